@@ -15,7 +15,8 @@ from .errors import InputError
 MACS_NOTE = ("MACs = multiply-accumulates of conv and linear layers (what papers call FLOPs); "
              "BN, activations and pooling excluded.")
 
-_COMMAND_MODULES = ("cmd_flops", "cmd_score", "cmd_make_rd", "cmd_search", "cmd_export", "cmd_retrain", "cmd_latency")
+_COMMAND_MODULES = ("cmd_flops", "cmd_score", "cmd_make_rd", "cmd_search", "cmd_pareto", "cmd_export", "cmd_retrain",
+                    "cmd_latency", "cmd_modnas")
 
 
 def build_parser() -> argparse.ArgumentParser:

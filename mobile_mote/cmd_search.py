@@ -45,36 +45,51 @@ def spec_from_args(args):
 def _search(args) -> int:
     from search_spaces import get_space
     get_space(args.space)  # unknown spaces fail before anything else
-    from .parallel import is_launched
     spec = spec_from_args(args)  # validates every option before any process starts
+    from .search.runner import run_search
+    return launch_run("search", spec, args, run_search, _print_result)
+
+
+def launch_run(command: str, spec, args, run, report) -> int:
+    """Run ``run(spec, resume=, scorer=, progress=)`` and ``report(spec, summary)`` the result.
+
+    ``--processes N`` (not yet launched): relaunch the same command line under `accelerate launch`.
+    Under `accelerate launch` with several processes, rank 0 runs the loop with a ParallelScorer and
+    the other ranks score their shares; otherwise everything runs in this process."""
+    from .parallel import is_launched
     if args.processes and args.processes > 1 and not is_launched():
         from .parallel import relaunch_with_processes
-        return relaunch_with_processes(args.processes, ["search", *_argv_after("search")],
+        return relaunch_with_processes(args.processes, [command, *_argv_after(command)],
                                        cpu=args.device == "cpu")
-    from .search.runner import run_search
+    scorer = None
     if is_launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return _search_distributed(spec, args)
-    summary = run_search(spec, resume=args.resume, progress=not args.quiet)
-    _print_result(spec, summary)
+        from .default_data import resolve_proxy_data
+        from .parallel import ParallelScorer
+        from .search.runner import DATA_FREE
+        data = None if spec.estimator in DATA_FREE else resolve_proxy_data(spec.proxy_data, quiet=True)
+        # On GPUs each rank takes its own cuda:<local_rank>; "cpu" stays cpu.
+        scorer = ParallelScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed,
+                                "cpu" if spec.device == "cpu" else None, progress=False)
+        try:
+            if not scorer.is_main:
+                scorer.serve()
+                return 0
+            summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet)
+        finally:
+            scorer.close()  # idempotent; releases the workers even when the run failed before its loop
+            _leave_process_group()
+    else:
+        summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet)
+    report(spec, summary)
     return 0
 
 
-def _search_distributed(spec, args) -> int:
-    """Under `accelerate launch`: rank 0 runs the loop, the other ranks score their shares."""
-    from .default_data import resolve_proxy_data
-    from .parallel import ParallelScorer
-    from .search.runner import run_search
-    from .search.runner import DATA_FREE
-    data = None if spec.estimator in DATA_FREE else resolve_proxy_data(spec.proxy_data, quiet=True)
-    # On GPUs each rank takes its own cuda:<local_rank>; "cpu" stays cpu.
-    scorer = ParallelScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed,
-                            "cpu" if spec.device == "cpu" else None, progress=False)
-    if not scorer.is_main:
-        scorer.serve()
-        return 0
-    summary = run_search(spec, resume=args.resume, scorer=scorer, progress=not args.quiet)
-    _print_result(spec, summary)
-    return 0
+def _leave_process_group() -> None:
+    """Destroy the launch's process group before the interpreter exits: a gloo group left to the exit
+    handlers can abort a rank ("terminate called without an active exception") after a short run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _argv_after(command: str) -> list[str]:
@@ -127,21 +142,12 @@ def _show(args) -> int:
 
 
 def register(sub) -> None:
-    from search_spaces import list_spaces
     from .cli import MACS_NOTE
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
                        description="MOTE-NAS search. " + MACS_NOTE)
-    p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
-    b = p.add_argument_group("budgets (hard bounds, checked before anything trains)")
-    b.add_argument("--flops", help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
-    b.add_argument("--params", help="params budget, e.g. 4.5M")
-    b.add_argument("--latency", help="latency budget, e.g. 20ms (needs --latency-table and --latency-device)")
-    b.add_argument("--latency-table", help="CSV of per-architecture latency (NB201: latency_ms.csv)")
-    b.add_argument("--latency-device", help="column of the latency table, e.g. pixel2")
-    p.add_argument("--estimator", default="mote")
-    p.add_argument("--profile", default="paper", help="paper (default), official (the official code's variant), "
-                   "tiny (tests and CPU demos only)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an estimator option")
+    add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
+    add_estimator_arguments(p, "paper (default), official (the official code's variant), "
+                            "tiny (tests and CPU demos only)")
     s = p.add_argument_group("search")
     s.add_argument("--algorithm", choices=["mote-nas", "ef", "rs"], default=None,
                    help="mote-nas (default), ef (MOTE top-1, no evaluation stage), rs (random + evaluation)")
@@ -159,16 +165,40 @@ def register(sub) -> None:
     p.add_argument("--benchmark", help="NB201 benchmark.csv: evaluation stage from its 12-epoch accuracy, report "
                    "200-epoch accuracy")
     p.add_argument("--benchmark-dataset", default="cifar100", choices=["cifar10", "cifar100", "imagenet16"])
-    p.add_argument("--name", help="run name (default from space, algorithm, budget, seed)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same name")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
-    p.add_argument("--quiet", action="store_true")
+    add_run_arguments(p, "run name (default from space, algorithm, budget, seed)")
     p.set_defaults(func=_search)
 
     sh = sub.add_parser("show", help="summary and top candidates of a search run")
     sh.add_argument("run", help="runs/<name>")
     sh.add_argument("--top", type=int, default=10)
     sh.set_defaults(func=_show)
+
+
+# -- options shared with `mote pareto` --------------------------------------------------------------
+def add_space_and_budgets(p, flops_help: str, latency_sources: str = "--latency-table and --latency-device"):
+    """--space and the budget options; returns the budgets group (for more latency sources)."""
+    from search_spaces import list_spaces
+    p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
+    b = p.add_argument_group("budgets (hard bounds, checked before anything trains)")
+    b.add_argument("--flops", help=flops_help)
+    b.add_argument("--params", help="params budget, e.g. 4.5M")
+    b.add_argument("--latency", help=f"latency budget, e.g. 20ms (needs {latency_sources})")
+    b.add_argument("--latency-table", help="CSV of per-architecture latency (NB201: latency_ms.csv)")
+    b.add_argument("--latency-device", help="column of the latency table, e.g. pixel2")
+    return b
+
+
+def add_estimator_arguments(p, profile_help: str) -> None:
+    p.add_argument("--estimator", default="mote")
+    p.add_argument("--profile", default="paper", help=profile_help)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an estimator option")
+
+
+def add_run_arguments(p, name_help: str) -> None:
+    p.add_argument("--name", help=name_help)
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same name")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
+    p.add_argument("--quiet", action="store_true")

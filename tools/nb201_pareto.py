@@ -8,7 +8,8 @@ the reference point is (1, 1). Per device it reports
 
 - the hypervolume (HV) of the TRUE Pareto front (every cell),
 - random search: N random distinct cells,
-- NSGA-II: mutation-only evolution (space.mutate, binary tournaments on rank then crowding,
+- NSGA-II: the library's mutation-only NSGA-II (mobile_mote.search.nsga.NSGA2, the search behind
+  `mote pareto`: binary tournaments on rank then crowding, 1-2 space.mutate steps per child,
   survivors by nsga2_select) with a budget of N evaluated cells,
 
 where a search ranks cells by (accuracy source, true latency) and its found front (the cells it deems
@@ -38,8 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from mobile_mote.errors import InputError  # noqa: E402
 from mobile_mote.nb201_table import load_nb201_table  # noqa: E402
-from mobile_mote.pareto import (hypervolume_2d, igd, normalise, nsga2_select, pareto_front,  # noqa: E402
-                                ranks_and_crowding)
+from mobile_mote.pareto import hypervolume_2d, igd, normalise, pareto_front  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
@@ -131,41 +131,30 @@ def random_search(obj: Objective, n: int, rng: np.random.Generator) -> np.ndarra
 
 
 def nsga2_search(obj: Objective, space, n: int, pop_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of every evaluated cell (distinct, at most n)."""
+    """Indices of every evaluated cell (distinct, at most n): the library's NSGA-II
+    (mobile_mote.search.nsga.NSGA2) with a budget of n evaluations; cells the accuracy source lacks
+    are infeasible, so they are never proposed."""
+    from mobile_mote.search.nsga import NSGA2, ParetoConfig
+
     pool = obj.available()
     allowed = None if obj.scores is None else set(pool.tolist())
     budget = min(n, len(pool))
-    pop = [int(i) for i in rng.choice(pool, size=min(pop_size, budget), replace=False)]
-    evaluated = list(pop)
-    seen = set(pop)
-    while len(evaluated) < budget:
-        P = np.asarray(pop)
-        rank, crowd = ranks_and_crowding(obj(P))
-        children: list[int] = []
-        while len(children) < len(pop) and len(evaluated) < budget:
-            a, b = rng.integers(len(P), size=2)  # binary tournament: lower rank, then larger crowding
-            win = a if (rank[a], -crowd[a]) <= (rank[b], -crowd[b]) else b
-            child = None
-            arch = space.to_str(space.arch_at(int(P[win])))
-            for _ in range(20):  # mutate until a new, scorable cell appears (then chain mutations)
-                arch = space.mutate(arch, rng)
-                c = space.index_of(arch)
-                if c not in seen and (allowed is None or c in allowed):
-                    child = c
-                    break
-            if child is None:  # neighbourhood exhausted: a fresh random cell keeps the budget honest
-                fresh = [int(i) for i in pool if int(i) not in seen]
-                if not fresh:
-                    break
-                child = fresh[rng.integers(len(fresh))]
-            seen.add(child)
-            evaluated.append(child)
-            children.append(child)
-        if not children:
-            break
-        merged = np.asarray(pop + children)
-        pop = merged[nsga2_select(obj(merged), len(pop))].tolist()
-    return np.asarray(evaluated, dtype=int)
+    cfg = ParetoConfig(objectives=("score", "latency"), population=max(2, min(pop_size, budget)),
+                       generations=budget, budget=budget)  # the budget ends the search
+    if allowed is None:
+        algo = NSGA2(space, cfg)
+    else:  # random draws come from the scored cells only
+        algo = NSGA2(space, cfg, lambda a: space.index_of(a) in allowed,
+                     lambda r: space.to_str(space.arch_at(int(pool[r.integers(len(pool))]))))
+
+    def objectives_of(archs: list[str]) -> np.ndarray:
+        return obj(np.asarray([space.index_of(a) for a in archs], dtype=int))
+
+    state = algo.initial_state()
+    while not state["done"]:
+        proposed, _ = algo.propose(state, objectives_of, rng)
+        algo.accept(state, proposed, objectives_of)
+    return np.asarray([space.index_of(a) for a in state["archive"]], dtype=int)
 
 
 # -- evaluation -------------------------------------------------------------------------------------

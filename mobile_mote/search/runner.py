@@ -7,6 +7,7 @@ state, and every candidate already scored is read back from the store, not score
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -90,7 +91,6 @@ def _prepare_run_dir(spec: RunSpec) -> Path:
 def run_search(spec: RunSpec, resume: bool = False, scorer=None, progress: bool = True, log=None) -> dict:
     """Run (or resume) a search; returns the summary dict also written to the run folder."""
     from ..estimators import get_estimator
-    from ..store import SearchStore
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     space = get_space(spec.space)
@@ -112,19 +112,7 @@ def run_search(spec: RunSpec, resume: bool = False, scorer=None, progress: bool 
         table = load_nb201_table(spec.benchmark)
         evaluator = TableEvaluator(table, spec.benchmark_dataset)
 
-    run_dir = _prepare_run_dir(spec)
-    store = SearchStore(spec.store_path or run_dir / "search.db")
-    try:
-        state = store.load_state(spec.name)
-        if state is not None and not resume:
-            raise InputError(f"run {spec.name!r} already exists in {run_dir}; pass --resume to continue it, "
-                             "or choose another --name")
-        store.start_run(spec.name, spec.config_dict())
-
-        if scorer is None:
-            from ..default_data import resolve_proxy_data
-            data = None if spec.estimator in DATA_FREE else resolve_proxy_data(spec.proxy_data)
-            scorer = LocalScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed, spec.device)
+    with run_session(spec, resume, scorer) as (store, state, scorer):
         if evaluator is None and spec.search.algorithm != "ef":
             from ..default_data import resolve_proxy_data
             from .evaluation import TrainingEvaluator
@@ -155,26 +143,18 @@ def run_search(spec: RunSpec, resume: bool = False, scorer=None, progress: bool 
         while not state["done"]:
             rng = rng_from_state(state["rng"], spec.seed)
             proposed, info = algo.propose(state, scores, rng)
-            cached = store.get_many(spec.space, proposed, est_cfg_hash, spec.seed)
-            todo = [a for a in proposed if a not in cached]
-            stats["from_store"] += len(proposed) - len(todo)
-            new_records = []
-            chunk = max(1, getattr(scorer, "num_processes", 1))
-            for i in range(0, len(todo), chunk):
-                recs = [_with_costs(r, space, costs) for r in scorer.score(todo[i:i + chunk])]
-                store.put_many(recs)  # a kill loses at most the chunk in flight
-                new_records.extend(recs)
-                stats["scored_now"] += len(recs)
-                if bar is not None:
-                    bar.set_postfix(pool=len(state["pool"]), scoring=f"{len(new_records)}/{len(todo)}")
-            records = list(cached.values()) + new_records
+            follow = None if bar is None else (
+                lambda done, total: bar.set_postfix(pool=len(state["pool"]), scoring=f"{done}/{total}"))
+            records, n_scored = score_candidates(store, scorer, spec, space, costs, proposed, est_cfg_hash, follow)
+            stats["scored_now"] += n_scored
+            stats["from_store"] += len(proposed) - n_scored
             for r in records:
                 scores[r["arch"]] = r.get("score")
                 known[r["arch"]] = r
             algo.accept(state, proposed)
             state["rng"] = rng.bit_generator.state
             state.setdefault("history", []).append(
-                {"iteration": state["iteration"] - 1, "proposed": len(proposed), "scored": len(todo),
+                {"iteration": state["iteration"] - 1, "proposed": len(proposed), "scored": n_scored,
                  "best": max((s for s in scores.values() if s is not None), default=None), **info})
             store.commit_iteration(spec.name, records, state["iteration"] - 1, _json_safe(state))
             if bar is not None:
@@ -203,10 +183,56 @@ def run_search(spec: RunSpec, resume: bool = False, scorer=None, progress: bool 
         write_outputs(spec.run_dir, summary, pool_records, spec.constraints)
         store.save_result(spec.name, "summary", _json_safe(summary))
         return summary
+
+
+@contextlib.contextmanager
+def run_session(spec, resume: bool, scorer=None):
+    """``(store, saved state or None, scorer)`` of the run ``spec.name``, both closed on the way out.
+
+    The run folder is made writable, the store opened (``spec.store_path`` or runs/<name>/search.db),
+    a new run recorded or a resumed one checked to have the same settings (``spec.config_dict()``).
+    An existing run without ``resume`` is an InputError; ``resume`` of a run that never started starts
+    it. Without a ``scorer`` one is made in this process (with the reduced data if the estimator
+    needs images)."""
+    from ..store import SearchStore
+    store = None
+    try:
+        run_dir = _prepare_run_dir(spec)
+        store = SearchStore(spec.store_path or run_dir / "search.db")
+        state = store.load_state(spec.name)
+        if state is not None and not resume:
+            raise InputError(f"run {spec.name!r} already exists in {run_dir}; pass --resume to continue it, "
+                             "or choose another --name")
+        store.start_run(spec.name, spec.config_dict())
+        if scorer is None:
+            from ..default_data import resolve_proxy_data
+            data = None if spec.estimator in DATA_FREE else resolve_proxy_data(spec.proxy_data)
+            scorer = LocalScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed, spec.device)
+        yield store, state, scorer
     finally:
         if scorer is not None and hasattr(scorer, "close"):
             scorer.close()
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def score_candidates(store, scorer, spec, space, costs: Costs, archs: list[str], config_hash: str,
+                     on_chunk=None) -> tuple[list[dict], int]:
+    """(records of ``archs``, how many were scored now): candidates the store already holds under
+    (space, config, seed) are read back; the others are scored in chunks of ``scorer.num_processes``,
+    given their costs and stored chunk by chunk, so a kill loses at most the chunk in flight.
+    ``on_chunk(done, total)`` follows the scoring."""
+    cached = store.get_many(spec.space, archs, config_hash, spec.seed)
+    todo = [a for a in archs if a not in cached]
+    new_records: list[dict] = []
+    chunk = max(1, getattr(scorer, "num_processes", 1))
+    for i in range(0, len(todo), chunk):
+        recs = [_with_costs(r, space, costs) for r in scorer.score(todo[i:i + chunk])]
+        store.put_many(recs)
+        new_records.extend(recs)
+        if on_chunk:
+            on_chunk(len(new_records), len(todo))
+    return list(cached.values()) + new_records, len(todo)
 
 
 def _with_costs(rec: dict, space, costs: Costs) -> dict:

@@ -1,0 +1,172 @@
+"""NSGA-II over any search space, as explicit, JSON-able state (the same shape as ``MoteNAS``).
+
+Generation 0 is ``population`` distinct feasible random draws. Every later generation breeds
+``population`` children: a binary tournament on (front rank, -crowding distance) picks a parent,
+which is mutated (one or two ``space.mutate`` steps) until a feasible architecture never evaluated
+before appears; after ``mutation_attempts`` misses a fresh random draw takes its place. Survivors
+are NSGA-II's environmental selection (``mobile_mote.pareto.nsga2_select``) over parents + children.
+
+The class never sees a model, an estimator or the store: it proposes architecture strings and
+reads their objectives through ``objectives_of(archs) -> (n, m) array``, every column MINIMISED
+(the caller negates a score; a failed candidate's score objective is ``+inf``). Its population,
+archive of evaluated candidates and RNG state live in a plain dict the runner stores each generation.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..pareto import nsga2_select, ranks_and_crowding
+
+OBJECTIVES = ("score", "macs", "params", "latency")
+
+
+@dataclass
+class ParetoConfig:
+    objectives: tuple = ("score", "macs")  # at least two distinct names from OBJECTIVES
+    population: int = 50
+    generations: int = 20  # after generation 0: the search evaluates population * (generations + 1)
+    max_mutations: int = 2  # a child is its parent after 1 .. max_mutations mutations
+    mutation_attempts: int = 20  # mutants tried per child before a fresh random draw
+    budget: int | None = None  # optional cap on evaluated candidates (the last generation is cut short)
+    seed: int = 0
+
+    def validate(self) -> None:
+        from ..errors import InputError
+        objs = tuple(self.objectives)
+        bad = [o for o in objs if o not in OBJECTIVES]
+        if bad:
+            raise InputError(f"objective {bad[0]!r}; accepted: {', '.join(OBJECTIVES)} (two or more, comma-separated)")
+        if len(set(objs)) != len(objs) or len(objs) < 2:
+            raise InputError(f"objectives {','.join(objs) or '(none)'}; accepted: two or more distinct of "
+                             f"{', '.join(OBJECTIVES)}, e.g. score,latency")
+        for name, lo in (("population", 2), ("generations", 0), ("max_mutations", 1), ("mutation_attempts", 1)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise InputError(f"{name} {v!r}; accepted: a whole number, {lo} or more")
+        if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
+            raise InputError(f"budget {self.budget!r}; accepted: a whole number, 1 or more (or none)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["objectives"] = list(self.objectives)
+        return d
+
+
+def finite_objectives(F) -> np.ndarray:
+    """``F`` with every +inf (a failed candidate) replaced by a value worse than each column's finite
+    values: domination and ranks are unchanged, and crowding distances stay finite."""
+    F = np.array(F, dtype=float, copy=True)
+    for j in range(F.shape[1]):
+        col = F[:, j]
+        bad = ~np.isfinite(col)
+        if bad.any():
+            ok = col[~bad]
+            top = ok.max() if ok.size else 0.0
+            col[bad] = top + max(1.0, float(ok.max() - ok.min()) if ok.size else 1.0)
+    return F
+
+
+class NSGA2:
+    """Proposals and survivor selection; ``feasible(arch)`` applies the hard bounds (all of them).
+
+    ``sample(rng) -> arch`` draws the random candidates (default ``space.sample``: uniform over the
+    space); a caller whose feasible set is a short list passes a sampler over that list."""
+
+    def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None):
+        config.validate()
+        self.space = space
+        self.cfg = config
+        self.feasible = feasible
+        self.sample = sample or space.sample
+
+    def initial_state(self) -> dict:
+        return {"generation": 0, "population": [], "archive": [], "evaluated": 0, "rng": None, "done": False,
+                "drawn_total": 0, "infeasible_total": 0, "random_children": 0}
+
+    # -- drawing ------------------------------------------------------------------------------------
+    def _fresh(self, rng: np.random.Generator, seen: set, state: dict) -> str | None:
+        """One feasible random architecture not in ``seen``, or None once the attempts run out."""
+        size = self.space.size()
+        for _ in range(1000):
+            if size is not None and len(seen) >= size:
+                return None
+            state["drawn_total"] += 1
+            arch = self.sample(rng)
+            if arch in seen:
+                continue
+            seen.add(arch)  # an infeasible draw is not tried twice
+            if self.feasible(arch):
+                return arch
+            state["infeasible_total"] += 1
+        return None
+
+    def _child(self, parent: str, rng: np.random.Generator, seen: set, state: dict) -> tuple[str | None, bool]:
+        """A new feasible mutant of ``parent`` (or, after the attempts, a random draw); (arch, was_mutant)."""
+        for _ in range(self.cfg.mutation_attempts):
+            arch = parent
+            for _ in range(int(rng.integers(1, self.cfg.max_mutations + 1))):
+                arch = self.space.mutate(arch, rng)
+            if arch in seen:
+                continue
+            if self.feasible(arch):
+                return arch, True
+            state["infeasible_total"] += 1
+            seen.add(arch)
+        return self._fresh(rng, seen, state), False
+
+    def remaining(self, state: dict) -> int:
+        """How many candidates the next generation may still evaluate."""
+        n = self.cfg.population
+        if self.cfg.budget is not None:
+            n = min(n, self.cfg.budget - state["evaluated"])
+        return max(0, n)
+
+    # -- the generation -----------------------------------------------------------------------------
+    def propose(self, state: dict, objectives_of, rng: np.random.Generator) -> tuple[list[str], dict]:
+        """The candidates of this generation (distinct, feasible, never evaluated) and how they came."""
+        seen = set(state["archive"])
+        n = self.remaining(state)
+        out: list[str] = []
+        if state["generation"] == 0 or not state["population"]:
+            while len(out) < n:
+                arch = self._fresh(rng, seen, state)
+                if arch is None:
+                    state["exhausted"] = True
+                    break
+                out.append(arch)
+            return out, {"kind": "initial", "drawn": len(out)}
+        pop = state["population"]
+        rank, crowd = ranks_and_crowding(finite_objectives(objectives_of(pop)))
+        mutants = 0
+        while len(out) < n:
+            a, b = rng.integers(len(pop), size=2)  # binary tournament: lower rank, then larger crowding
+            win = a if (rank[a], -crowd[a]) <= (rank[b], -crowd[b]) else b
+            child, mutant = self._child(pop[int(win)], rng, seen, state)
+            if child is None:
+                state["exhausted"] = True  # no new feasible architecture could be found
+                break
+            seen.add(child)
+            out.append(child)
+            mutants += mutant
+        state["random_children"] += len(out) - mutants
+        return out, {"kind": "offspring", "mutants": mutants, "random": len(out) - mutants}
+
+    def accept(self, state: dict, proposed: list[str], objectives_of) -> None:
+        """Add the scored ``proposed`` to the archive; survivors by non-domination, then crowding."""
+        parents = set(state["population"])
+        merged = list(state["population"]) + [a for a in proposed if a not in parents]
+        if merged:
+            keep = nsga2_select(finite_objectives(objectives_of(merged)), self.cfg.population)
+            state["population"] = [merged[i] for i in keep]
+        state["archive"].extend(proposed)
+        state["evaluated"] = len(state["archive"])
+        state["generation"] += 1
+        state["done"] = self.finished(state)
+
+    def finished(self, state: dict) -> bool:
+        """Done after generation ``generations``, at the budget, or when nothing new could be drawn
+        (recomputed on resume, so a finished run can be continued with more generations)."""
+        return (state["generation"] > self.cfg.generations or state.get("exhausted", False)
+                or (self.cfg.budget is not None and state["evaluated"] >= self.cfg.budget))
