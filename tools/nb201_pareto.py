@@ -20,9 +20,20 @@ Accuracy sources (the label goes into every output):
 - ``benchmark``  -> "oracle": the table's 200-epoch error itself (an upper bound, not a search result);
 - ``precomputed --scores FILE`` -> "precomputed:<file>": JSONL {"arch", "score"} (higher = better, e.g.
   from tools/nb201_correlation.py); cells missing from the file are never proposed / evaluated.
+- ``live --estimator mote --profile P --proxy-data D --cache FILE`` -> "live:<estimator>/<profile>": the
+  estimator scores every cell a search proposes, on demand (seed 0, so a cell's score is shared by every
+  search and device); scores are appended to the JSONL cache, so a killed run resumes where it stopped.
+  NSGA-II on this source is the MOTE-Pareto evolution (the NSGA2 of `mote pareto`).
+
+With ``--hypernetwork F1,F2,...`` (fronts.json files of `mote modnas`, one per seed) two more rows per
+device: the trained MetaHypernetwork's cells for its preference rays, and MODNAS's control, an untrained
+MetaHypernetwork of the same shape (seeded like each file). Their cells are scored with true error and
+latency, as MODNAS scores its fronts.
 
     python tools/nb201_pareto.py --accuracy-source benchmark --n 24,100 --seeds 0,1,2,3,4 --tag oracle
     python tools/nb201_pareto.py --accuracy-source precomputed --scores benchmarks/results/x.mote.jsonl --tag mote
+    python tools/nb201_pareto.py --accuracy-source live --estimator mote --profile tiny --n 24 --seeds 0,1,2 \
+        --cache runs/nb201_pareto_mote_tiny.jsonl --hypernetwork runs/modnas_cpu_s0/fronts.json,... --tag modnas_cpu
 """
 from __future__ import annotations
 
@@ -52,9 +63,16 @@ METHODS = ("random", "nsga2")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--accuracy-source", choices=("benchmark", "precomputed"), default="benchmark",
-                   help="benchmark = the table's own error (oracle upper bound); precomputed = --scores")
+    p.add_argument("--accuracy-source", choices=("benchmark", "precomputed", "live"), default="benchmark",
+                   help="benchmark = the table's own error (oracle upper bound); precomputed = --scores; "
+                   "live = --estimator scores cells on demand")
     p.add_argument("--scores", help="JSONL of {'arch', 'score'} records (higher = better) for --accuracy-source precomputed")
+    p.add_argument("--estimator", default="mote", help="estimator of --accuracy-source live")
+    p.add_argument("--profile", default="paper", help="its profile (paper | official | tiny)")
+    p.add_argument("--proxy-data", default=str(SHARED / "proxy_cifar100_10"), help="reduced data of the live estimator")
+    p.add_argument("--device", default="cpu", help="where the live estimator trains")
+    p.add_argument("--cache", help="JSONL cache of live scores (default: <out-dir>/nb201_pareto_live_<estimator>_<profile>.jsonl)")
+    p.add_argument("--hypernetwork", help="comma-separated fronts.json files of `mote modnas` (one per seed)")
     p.add_argument("--devices", default=",".join(MODNAS_DEVICES), help="comma-separated latency_ms.csv columns")
     p.add_argument("--n", default="24,100", help="comma-separated evaluation budgets N (MODNAS evaluates 24)")
     p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (>= 3 for a mean +- std)")
@@ -107,6 +125,82 @@ def load_scores(path: str, space) -> dict[int, float]:
         out[space.index_of(rec["arch"])] = float(score)
     if not out:
         raise InputError(f"{p} holds no usable {{'arch', 'score'}} records")
+    return out
+
+
+class LiveScores:
+    """Scores computed on demand by an estimator (seed 0) and cached in an append-only JSONL file;
+    looks like the {index: score} dict of ``load_scores`` over every cell of the space."""
+
+    def __init__(self, space, estimator: str, profile: str, proxy_data: str, cache: Path, device: str):
+        from mobile_mote.estimators import get_estimator
+        from mobile_mote.proxy_data import load_proxy_data
+        from mobile_mote.scoring import estimator_config
+        self.space, self.device = space, device
+        self.est = get_estimator(estimator, **estimator_config(estimator, profile))
+        self.config_hash = self.est.config_hash()
+        self.data = load_proxy_data(proxy_data)
+        self.label = f"live:{estimator}/{profile}"
+        self.cache = Path(cache)
+        self.known: dict[int, float] = {}
+        if self.cache.is_file():
+            for line in self.cache.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line from a kill
+                if rec.get("config_hash") == self.config_hash and rec.get("arch"):
+                    s = rec.get("score")
+                    self.known[space.index_of(rec["arch"])] = -math.inf if s is None else float(s)
+        self.scored_now = 0
+
+    def __len__(self) -> int:
+        return self.space.size()
+
+    def __iter__(self):
+        return iter(range(self.space.size()))
+
+    def __getitem__(self, idx: int) -> float:
+        if idx not in self.known:
+            arch = self.space.to_str(self.space.arch_at(int(idx)))
+            rec = self.est.estimate(self.space, arch, self.data, seed=0, device=self.device).to_dict()
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.cache, "a") as f:
+                f.write(json.dumps({"arch": arch, "score": rec.get("score"), "config_hash": self.config_hash,
+                                    "seconds": rec.get("seconds"), "status": rec.get("status")}) + "\n")
+            s = rec.get("score")
+            self.known[idx] = -math.inf if s is None else float(s)  # a failed cell ranks last
+            self.scored_now += 1
+            if self.scored_now % 10 == 0:
+                print(f"  {self.label}: {len(self.known)} cells scored ({self.scored_now} this run)", file=sys.stderr)
+        return self.known[idx]
+
+
+def hypernetwork_cells(paths: list[str], space, devices: list[str], lats: dict) -> dict:
+    """{"hypernetwork" | "untrained_hypernetwork": {device: [index arrays, one per file]}}."""
+    import torch
+
+    from mobile_mote.modnas import DeviceLatencies, MetaHypernetwork
+    out = {"hypernetwork": {d: [] for d in devices}, "untrained_hypernetwork": {d: [] for d in devices}}
+    table = DeviceLatencies(lats, space)
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise InputError(f"hypernetwork fronts {path} do not exist; `mote modnas --out DIR` writes DIR/fronts.json")
+        try:
+            res = json.loads(path.read_text())
+            fronts, cfg = res["fronts"], res["config"]
+        except (json.JSONDecodeError, KeyError):
+            raise InputError(f"{path} is not a fronts.json of `mote modnas`") from None
+        torch.manual_seed(cfg["seed"])
+        control = MetaHypernetwork(prototypes=cfg["prototypes"], intervals=cfg["intervals"])
+        for d in devices:
+            if d not in fronts:
+                raise InputError(f"{path} has no front for device {d}; it has {', '.join(fronts)}")
+            out["hypernetwork"][d].append(np.asarray([space.index_of(a) for a in fronts[d]["archs"]], dtype=int))
+            emb = table.embedding(d)
+            out["untrained_hypernetwork"][d].append(np.asarray(
+                [space.index_of(space.to_str(control.architecture(r, emb))) for r in fronts[d]["rays"]], dtype=int))
     return out
 
 
@@ -172,15 +266,22 @@ def run(args) -> dict:
     space, err, lats = load_objectives(args.benchmark, args.latency, devices)
     if args.accuracy_source == "benchmark":
         scores, label = None, "oracle"
+        note = "oracle = the benchmark's own 200-epoch error guides the search (upper bound)"
+    elif args.accuracy_source == "live":
+        cache = Path(args.cache or Path(args.out_dir) / f"nb201_pareto_live_{args.estimator}_{args.profile}.jsonl")
+        scores = LiveScores(space, args.estimator, args.profile, args.proxy_data, cache, args.device)
+        label = scores.label
+        note = (f"search guided by {args.estimator} scores ({args.profile} profile, seed 0) computed on demand "
+                f"(cache {cache.name}); found fronts evaluated with true error and latency")
     else:
         if not args.scores:
             raise InputError("--accuracy-source precomputed needs --scores FILE")
         scores, label = load_scores(args.scores, space), f"precomputed:{Path(args.scores).name}"
+        note = f"search guided by {len(scores)} precomputed scores; found fronts evaluated with true error and latency"
+    hpn = hypernetwork_cells([p for p in args.hypernetwork.split(",") if p], space, devices, lats) if args.hypernetwork else {}
     all_idx = np.arange(space.size())
-    out: dict = {"accuracy_source": args.accuracy_source, "accuracy_label": label,
-                 "note": ("oracle = the benchmark's own 200-epoch error guides the search (upper bound)"
-                          if scores is None else f"search guided by {len(scores)} precomputed scores; "
-                          "found fronts evaluated with true error and latency"),
+    out: dict = {"accuracy_source": args.accuracy_source, "accuracy_label": label, "note": note,
+                 "hypernetwork_files": args.hypernetwork.split(",") if args.hypernetwork else [],
                  "objectives": ["cifar10 test error % (100 - cifar10_acc200)", "latency ms"],
                  "normalisation": "min-max over all 15,625 cells, then cells with error > 90 % dropped",
                  "reference_point": list(REF), "budgets": budgets, "seeds": seeds, "devices": {},
@@ -216,19 +317,37 @@ def run(args) -> dict:
                     igds.append(rec["igd"])
                     if seed == seeds[0] and n == max(budgets):
                         fronts_for_plot.setdefault(d, {"true": true_front, "all": T})[method] = P[pareto_front(P)]
-                dev["summary"][f"{method}@{n}"] = {
-                    "hv_ratio_mean": float(np.mean(ratios)), "hv_ratio_std": float(np.std(ratios)),
-                    "igd_mean": float(np.mean(igds)), "igd_std": float(np.std(igds)), "seeds": len(seeds)}
+                dev["summary"][f"{method}@{n}"] = _summary(ratios, igds)
+        for method, per_device in hpn.items():  # every cell of every ray, scored with the truth
+            ratios, igds = [], []
+            for k, idx in enumerate(per_device[d]):
+                P = true_points(idx, err, lat, lo, hi)
+                hv = hypervolume_2d(P, REF)
+                rec = {"method": method, "n": int(len(idx)), "file": out["hypernetwork_files"][k],
+                       "distinct": int(len(set(idx.tolist()))), "hv": hv, "hv_ratio": hv / hv_true,
+                       "igd": igd(P[pareto_front(P)], true_front)}
+                dev["runs"].append(rec)
+                ratios.append(rec["hv_ratio"])
+                igds.append(rec["igd"])
+                if k == 0:
+                    fronts_for_plot.setdefault(d, {"true": true_front, "all": T})[method] = P[pareto_front(P)]
+            dev["summary"][f"{method}@{len(per_device[d][0])}"] = _summary(ratios, igds)
         out["devices"][d] = dev
     out["_plot"] = fronts_for_plot
     return out
 
 
+def _summary(ratios: list[float], igds: list[float]) -> dict:
+    return {"hv_ratio_mean": float(np.mean(ratios)), "hv_ratio_std": float(np.std(ratios)),
+            "igd_mean": float(np.mean(igds)), "igd_std": float(np.std(igds)), "seeds": len(ratios)}
+
+
 def markdown(res: dict) -> str:
-    keys = [f"{m}@{n}" for n in res["budgets"] for m in METHODS]
+    keys = list(next(iter(res["devices"].values()))["summary"])
     head = ("| device | HV true | " + " | ".join(f"HV ratio {k}" for k in keys) + " | "
             + " | ".join(f"IGD {k}" for k in keys) + " |")
-    lines = [f"accuracy source: **{res['accuracy_label']}**; mean ± std over {len(res['seeds'])} seeds", "",
+    lines = [f"accuracy source: **{res['accuracy_label']}**; mean ± std over seeds (search: {len(res['seeds'])}; "
+             f"hypernetwork: {len(res['hypernetwork_files'])} files)", "",
              head, "|" + "---|" * (2 + 2 * len(keys))]
     for d, dev in res["devices"].items():
         s = dev["summary"]
@@ -245,7 +364,9 @@ def plot(path: Path, device: str, fr: dict, label: str, n: int) -> None:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.scatter(fr["all"][:, 1], fr["all"][:, 0], s=2, c="0.85", label="all cells (≤ 90 % error)")
     styles = {"true": ("k", "true front"), "random": ("tab:blue", f"random search N={n}"),
-              "nsga2": ("tab:red", f"NSGA-II N={n} ({label})")}
+              "nsga2": ("tab:red", f"NSGA-II N={n} ({label})"),
+              "hypernetwork": ("tab:green", "MODNAS hypernetwork (24 rays)"),
+              "untrained_hypernetwork": ("tab:gray", "untrained hypernetwork (24 rays)")}
     for key, (color, name) in styles.items():
         if key in fr and len(fr[key]):
             P = fr[key][np.argsort(fr[key][:, 1])]
