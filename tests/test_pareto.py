@@ -144,3 +144,42 @@ def test_tool_main_tiny(tmp_path):
     res = json.loads((tmp_path / "nb201_pareto_pre.json").read_text())
     assert res["accuracy_label"].startswith("precomputed:")
     assert nb201_pareto.main(["--accuracy-source", "precomputed", "--out-dir", str(tmp_path)]) == 2
+
+
+def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys):
+    bench, lat = SHARED / "nb201" / "benchmark.csv", SHARED / "nb201" / "latency_ms.csv"
+    if not (bench.is_file() and lat.is_file()):
+        pytest.skip(f"NB201 benchmark/latency tables not found under {SHARED / 'nb201'}")
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import nb201_pareto
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    from search_spaces import get_space
+    space = get_space("nb201", benchmark=str(bench))
+    # a hand-made fronts.json: the true front's fastest and most accurate cells plus a poor one
+    best = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    fast = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    rays = [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
+    fronts = {"config": {"seed": 0, "prototypes": 4, "intervals": 5},
+              "fronts": {"pixel2": {"rays": rays, "archs": [best, best, fast]}}}
+    f = tmp_path / "fronts.json"
+    f.write_text(json.dumps(fronts))
+    cache = tmp_path / "live.jsonl"
+    args = ["--devices", "pixel2", "--n", "8", "--seeds", "0", "--pop", "4", "--accuracy-source", "live",
+            "--estimator", "params", "--profile", "tiny", "--cache", str(cache), "--hypernetwork", str(f),
+            "--out-dir", str(tmp_path), "--tag", "live", "--no-plot"]
+    assert nb201_pareto.main(args) == 0
+    res = json.loads((tmp_path / "nb201_pareto_live.json").read_text())
+    assert res["accuracy_label"] == "live:params/tiny"
+    runs = {r["method"]: r for r in res["devices"]["pixel2"]["runs"]}
+    assert set(runs) == {"random", "nsga2", "hypernetwork", "untrained_hypernetwork"}
+    assert runs["hypernetwork"]["distinct"] == 2 and runs["hypernetwork"]["n"] == 3
+    assert 0 < runs["hypernetwork"]["hv_ratio"] <= 1 + 1e-12
+    scored = len(cache.read_text().splitlines())
+    assert scored >= 8  # every evaluated cell was scored once and cached
+    assert nb201_pareto.main(args) == 0  # a rerun reads every score back from the cache
+    assert len(cache.read_text().splitlines()) == scored
+    f.write_text("{not json")
+    assert nb201_pareto.main(args) == 2
+    assert "fronts.json" in capsys.readouterr().err

@@ -139,7 +139,8 @@ class LiveScores:
         self.space, self.device = space, device
         self.est = get_estimator(estimator, **estimator_config(estimator, profile))
         self.config_hash = self.est.config_hash()
-        self.data = load_proxy_data(proxy_data)
+        from mobile_mote.search.runner import DATA_FREE
+        self.data = None if estimator in DATA_FREE else load_proxy_data(proxy_data)
         self.label = f"live:{estimator}/{profile}"
         self.cache = Path(cache)
         self.known: dict[int, float] = {}
