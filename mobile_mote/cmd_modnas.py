@@ -14,12 +14,16 @@ def _modnas(args) -> int:
     from .modnas import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies, ModnasTrainer, config_for
 
     overrides = _parse_set(args.set)
+    if "seed" in overrides:
+        raise InputError("give the seed with --seed, not --set seed=...")
     pred = {k[len("predictor_"):]: overrides.pop(k) for k in list(overrides) if k.startswith("predictor_")}
     if pred:
         overrides["predictor"] = pred
     cfg = config_for(args.profile, seed=args.seed, **overrides)
     train = _devices(args.train_devices, TRAIN_DEVICES)
     test = _devices(args.test_devices, TEST_DEVICES)
+    if not train or not test:
+        raise InputError("--train-devices and --test-devices need at least one device each")
     if set(train) & set(test):
         raise InputError(f"train and test devices overlap: {', '.join(sorted(set(train) & set(test)))}")
     space = get_space("nb201", benchmark=args.benchmark) if args.benchmark else get_space("nb201")
@@ -39,7 +43,7 @@ def _modnas(args) -> int:
 
 
 def _devices(text: str | None, default: tuple[str, ...]) -> list[str]:
-    return [d for d in text.split(",") if d] if text else list(default)
+    return [d.strip() for d in text.split(",") if d.strip()] if text is not None else list(default)
 
 
 def register(sub) -> None:

@@ -59,14 +59,25 @@ def test_samplers_are_one_hot_follow_the_softmax_and_pass_gradients(sampler):
     assert logits.grad is not None and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
-def test_reinmax_gradient_differs_from_plain_straight_through():
-    logits = torch.tensor([0.3, -0.2, 0.1, 0.0, 0.4], requires_grad=True)
+def test_reinmax_gradient_matches_its_closed_form():
+    # ReinMax's backward for a linear loss c . D with sample D: 2 J(pi1) c - J(pi0) c / 2, where
+    # pi1 = (D + softmax(theta / tau)) / 2 enters through softmax's Jacobian J(p) = diag(p) - p p^T
+    theta = torch.tensor([0.3, -0.2, 0.1, 0.0, 0.4], requires_grad=True)
     c = torch.tensor([1.0, -2.0, 0.5, 3.0, 0.0])
-    (reinmax(logits, 1.0, torch.Generator().manual_seed(1)) * c).sum().backward()
-    rm = logits.grad.clone()
-    logits.grad = None
-    (logits.softmax(-1) * c).sum().backward()  # the straight-through (softmax) surrogate
-    assert not torch.allclose(rm, logits.grad)
+    tau = 2.0
+    out = reinmax(theta, tau, torch.Generator().manual_seed(1))
+    (out * c).sum().backward()
+    D = out.detach()
+    pi0 = theta.detach().softmax(-1)
+    half = (D + (theta.detach() / tau).softmax(-1)) / 2
+
+    def J(p):
+        return torch.diag(p) - torch.outer(p, p)
+    expected = 2 * J(half) @ c - 0.5 * J(pi0) @ c
+    assert torch.allclose(theta.grad, expected, atol=1e-6)
+    theta.grad = None
+    (theta.softmax(-1) * c).sum().backward()  # plain straight-through differs
+    assert not torch.allclose(theta.grad, expected, atol=1e-4)
 
 
 # -- devices and the latency predictor ---------------------------------------------------------------------
@@ -172,9 +183,21 @@ def test_kill_and_resume_gives_the_same_hypernetwork(nb201_latencies, proxy_trai
         _tiny_trainer(nb201_latencies, proxy_train, tmp_path / "b", epochs=2).run(progress=False)
     with pytest.raises(InputError, match="other settings"):
         _tiny_trainer(nb201_latencies, proxy_train, tmp_path / "b", epochs=3).run(resume=True, progress=False)
+    assert calls["n"] > 0  # the first epoch really ran before the kill
     resumed = _tiny_trainer(nb201_latencies, proxy_train, tmp_path / "b", epochs=2).run(resume=True, progress=False)
     assert [h["train_ce"] for h in resumed["history"]] == pytest.approx([h["train_ce"] for h in straight["history"]])
     assert resumed["fronts"] == straight["fronts"]
+
+
+def test_config_refuses_bad_options():
+    assert config_for("paper").lr_scale_by_devices and config_for("paper").arch_lr_schedule == "constant"
+    for bad, msg in (({"colour": 1}, "colour"), ({"channels": "abc"}, "channels"), ({"tau_min": 0.0}, "tau_min"),
+                     ({"predictor": {"foo": 1}}, "predictor_foo"), ({"predictor": {"batch_size": 0}}, "predictor"),
+                     ({"devices_per_step": -1}, "devices_per_step"), ({"arch_lr_schedule": "step"}, "arch_lr_schedule")):
+        with pytest.raises(InputError, match=msg):
+            config_for("tiny", **bad)
+    with pytest.raises(InputError, match="unknown MODNAS profile"):
+        config_for("huge")
 
 
 def test_rays_span_the_quarter_circle():
@@ -195,6 +218,7 @@ def test_cli_modnas_runs_and_refuses_bad_input(shared_data, nb201_benchmark_csv,
     fronts = json.loads((tmp_path / "m" / "fronts.json").read_text())
     assert fronts["config"]["epochs"] == 1 and len(fronts["fronts"]) == 19
     for bad, msg in ((["--test-devices", "toaster"], "toaster"), (["--set", "colour=blue"], "colour"),
+                     (["--set", "seed=3"], "--seed"), (["--test-devices", ","], "at least one"),
                      (["--test-devices", "pixel3"], "overlap"), ([], "--resume")):
         out = str(tmp_path / "m") if msg == "--resume" else str(tmp_path / "x")
         assert main(base + ["--out", out, "--set", "epochs=1"] + bad) == 2

@@ -27,7 +27,8 @@ Accuracy sources (the label goes into every output):
 
 With ``--hypernetwork F1,F2,...`` (fronts.json files of `mote modnas`, one per seed) two more rows per
 device: the trained MetaHypernetwork's cells for its preference rays, and MODNAS's control, an untrained
-MetaHypernetwork of the same shape (seeded like each file). Their cells are scored with true error and
+MetaHypernetwork of the same shape (a random control drawn with each file's seed, not the trained
+network's own starting point). Their cells are scored with true error and
 latency, as MODNAS scores its fronts.
 
     python tools/nb201_pareto.py --accuracy-source benchmark --n 24,100 --seeds 0,1,2,3,4 --tag oracle
@@ -138,9 +139,10 @@ class LiveScores:
         from mobile_mote.scoring import estimator_config
         self.space, self.device = space, device
         self.est = get_estimator(estimator, **estimator_config(estimator, profile))
-        self.config_hash = self.est.config_hash()
         from mobile_mote.search.runner import DATA_FREE
         self.data = None if estimator in DATA_FREE else load_proxy_data(proxy_data)
+        self.config_hash = self.est.config_hash()
+        self.data_source = "none" if self.data is None else str(Path(proxy_data).resolve())
         self.label = f"live:{estimator}/{profile}"
         self.cache = Path(cache)
         self.known: dict[int, float] = {}
@@ -150,7 +152,8 @@ class LiveScores:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a torn last line from a kill
-                if rec.get("config_hash") == self.config_hash and rec.get("arch"):
+                # reused only for the same estimator settings and the same reduced data
+                if (rec.get("config_hash"), rec.get("data")) == (self.config_hash, self.data_source) and rec.get("arch"):
                     s = rec.get("score")
                     self.known[space.index_of(rec["arch"])] = -math.inf if s is None else float(s)
         self.scored_now = 0
@@ -168,7 +171,7 @@ class LiveScores:
             self.cache.parent.mkdir(parents=True, exist_ok=True)
             with open(self.cache, "a") as f:
                 f.write(json.dumps({"arch": arch, "score": rec.get("score"), "config_hash": self.config_hash,
-                                    "seconds": rec.get("seconds"), "status": rec.get("status")}) + "\n")
+                                    "data": self.data_source, "seconds": rec.get("seconds"), "status": rec.get("status")}) + "\n")
             s = rec.get("score")
             self.known[idx] = -math.inf if s is None else float(s)  # a failed cell ranks last
             self.scored_now += 1
@@ -191,10 +194,12 @@ def hypernetwork_cells(paths: list[str], space, devices: list[str], lats: dict) 
         try:
             res = json.loads(path.read_text())
             fronts, cfg = res["fronts"], res["config"]
-        except (json.JSONDecodeError, KeyError):
-            raise InputError(f"{path} is not a fronts.json of `mote modnas`") from None
-        torch.manual_seed(cfg["seed"])
-        control = MetaHypernetwork(prototypes=cfg["prototypes"], intervals=cfg["intervals"])
+            seed, prototypes, intervals = int(cfg["seed"]), int(cfg["prototypes"]), int(cfg["intervals"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise InputError(f"{path} is not a fronts.json of `mote modnas` (needs 'fronts' and 'config' with "
+                             "seed, prototypes, intervals)") from None
+        torch.manual_seed(seed)
+        control = MetaHypernetwork(prototypes=prototypes, intervals=intervals)
         for d in devices:
             if d not in fronts:
                 raise InputError(f"{path} has no front for device {d}; it has {', '.join(fronts)}")
@@ -279,10 +284,11 @@ def run(args) -> dict:
             raise InputError("--accuracy-source precomputed needs --scores FILE")
         scores, label = load_scores(args.scores, space), f"precomputed:{Path(args.scores).name}"
         note = f"search guided by {len(scores)} precomputed scores; found fronts evaluated with true error and latency"
-    hpn = hypernetwork_cells([p for p in args.hypernetwork.split(",") if p], space, devices, lats) if args.hypernetwork else {}
+    hpn_files = [p for p in (args.hypernetwork or "").split(",") if p]
+    hpn = hypernetwork_cells(hpn_files, space, devices, lats) if hpn_files else {}
     all_idx = np.arange(space.size())
     out: dict = {"accuracy_source": args.accuracy_source, "accuracy_label": label, "note": note,
-                 "hypernetwork_files": args.hypernetwork.split(",") if args.hypernetwork else [],
+                 "hypernetwork_files": hpn_files,
                  "objectives": ["cifar10 test error % (100 - cifar10_acc200)", "latency ms"],
                  "normalisation": "min-max over all 15,625 cells, then cells with error > 90 % dropped",
                  "reference_point": list(REF), "budgets": budgets, "seeds": seeds, "devices": {},
@@ -326,7 +332,7 @@ def run(args) -> dict:
                 hv = hypervolume_2d(P, REF)
                 rec = {"method": method, "n": int(len(idx)), "file": out["hypernetwork_files"][k],
                        "distinct": int(len(set(idx.tolist()))), "hv": hv, "hv_ratio": hv / hv_true,
-                       "igd": igd(P[pareto_front(P)], true_front)}
+                       "igd": igd(P, true_front)}
                 dev["runs"].append(rec)
                 ratios.append(rec["hv_ratio"])
                 igds.append(rec["igd"])

@@ -21,8 +21,8 @@ TRAIN_DEVICES: tuple[str, ...] = (
     "essential_ph_1", "samsung_s7", "titanx_1", "titanx_32", "titanx_256", "gold_6240")
 TEST_DEVICES: tuple[str, ...] = ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss")
 
-# The 10 reference cells: numpy.random.default_rng(0).choice(15625, 10, replace=False) over NB201
-# indices, frozen as strings so the embedding never depends on how a table orders its rows.
+# The 10 reference cells: sorted(numpy.random.default_rng(0).choice(15625, 10, replace=False)) over NB201
+# indices (in that order), frozen as strings so the embedding never depends on how a table orders its rows.
 REFERENCE_ARCHS: tuple[str, ...] = (
     "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
     "|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|avg_pool_3x3~0|none~1|none~2|",

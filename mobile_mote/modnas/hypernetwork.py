@@ -7,7 +7,9 @@ embedding row, so every region of the trade-off gets its own free logits. The de
 compared with the K prototype embeddings (scaled dot product, then softmax of the sine as in MODNAS),
 and H(r, d) is the similarity-weighted mix of the prototypes' outputs: a device never seen in training
 is served by the prototypes it resembles. Rows start near zero (std 1e-3): uniform logits, which is
-what MODNAS's hypernetwork pre-training produces.
+what MODNAS's hypernetwork pre-training produces. As in MODNAS, training preferences lie on the simplex
+(r_acc + r_lat = 1) while the test rays lie on the quarter circle (cos t, sin t) and are binned by their
+first coordinate as they are, so the test rays crowd the accuracy end of the bins.
 """
 from __future__ import annotations
 

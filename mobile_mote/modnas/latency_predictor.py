@@ -46,7 +46,7 @@ class PredictorConfig:
     batch_size: int = 512
     lr: float = 1e-3
     hidden: int = 100
-    cells: int = 0  # 0: every cell of every training device each epoch; n > 0: n random cells per device (tests)
+    cells: int = 0  # 0: every (device, cell) pair each epoch; n > 0: n x devices random pairs per epoch (tests)
     seed: int = 0
 
 

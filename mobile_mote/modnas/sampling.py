@@ -5,7 +5,7 @@ architecture) and a surrogate gradient in the backward pass:
 
 - ``gumbel_st``: Gumbel-softmax straight-through (GDAS); the gradient is that of the tempered softmax.
 - ``reinmax``: ReinMax (Liu et al., NeurIPS 2023), a second-order (Heun) correction of straight-through
-  that MODNAS uses; its backward is exact for quadratic losses of the one-hot sample.
+  that MODNAS uses; at tau = 1 its expected gradient is exact for losses quadratic in the one-hot sample.
 """
 from __future__ import annotations
 

@@ -19,9 +19,8 @@ class MixedEdge(nn.Module):
         super().__init__()
         self.ops = nn.ModuleList(make_op(op, channels) for op in OPS)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if not w.requires_grad:
-            k = int(w.argmax())
+    def forward(self, x: torch.Tensor, w: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        if k is not None:  # the chosen op only (no gradient to the weights wanted)
             return self.ops[k](x) * w[k] if OPS[k] != "none" else x.mul(0.0)
         return sum(w[k] * (op(x) if OPS[k] != "none" else x.mul(0.0)) for k, op in enumerate(self.ops))
 
@@ -31,10 +30,10 @@ class SearchCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(MixedEdge(channels) for _ in EDGES)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: list[int] | None = None) -> torch.Tensor:
         nodes = [x]
         for to in (1, 2, 3):
-            nodes.append(sum(self.edges[k](nodes[frm], weights[k])
+            nodes.append(sum(self.edges[k](nodes[frm], weights[k], None if chosen is None else chosen[k])
                              for k, (t, frm) in enumerate(EDGES) if t == to))
         return nodes[3]
 
@@ -56,8 +55,10 @@ class NB201Supernet(nn.Module):
         self.classifier = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        # one host sync per forward (not one per edge and cell) to pick the ops when no gradient is wanted
+        chosen = None if weights.requires_grad else weights.argmax(-1).tolist()
         x = self.stem(x)
         for layer in self.layers:
-            x = layer(x, weights) if isinstance(layer, SearchCell) else layer(x)
+            x = layer(x, weights, chosen) if isinstance(layer, SearchCell) else layer(x)
         x = self.lastact(x)
         return self.classifier(x.mean((2, 3)))

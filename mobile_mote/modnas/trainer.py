@@ -48,6 +48,7 @@ class ModnasConfig:
     train_portion: float = 0.5  # the rest of the reduced data drives the hypernetwork
     lr: float = 0.025
     lr_min: float = 0.001
+    lr_scale_by_devices: bool = True  # MODNAS averages the devices' losses and multiplies both learning rates by their number
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
@@ -55,6 +56,7 @@ class ModnasConfig:
     arch_lr: float = 3e-4
     arch_weight_decay: float = 0.09
     arch_beta1: float = 0.5
+    arch_lr_schedule: str = "constant"  # MODNAS never steps its hypernetwork scheduler; "cosine" decays to 0
     prototypes: int = 50
     intervals: int = 101
     sampler: str = "reinmax"
@@ -69,6 +71,8 @@ class ModnasConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        if self.arch_lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"arch_lr_schedule {self.arch_lr_schedule!r}; accepted: constant, cosine")
         if self.sampler not in SAMPLERS:
             raise InputError(f"sampler {self.sampler!r}; accepted: {', '.join(SAMPLERS)}")
         if not 0 < self.train_portion < 1:
@@ -76,8 +80,19 @@ class ModnasConfig:
         for name in ("channels", "cells_per_stage", "epochs", "batch_size", "prototypes", "intervals", "rays"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} {getattr(self, name)}; accepted: a positive integer")
+        for name in ("devices_per_step", "warmup_epochs", "images_per_class"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} {getattr(self, name)}; accepted: 0 or a positive integer")
         if self.intervals < 2:
             raise InputError("intervals must be at least 2 (one bin per end of the trade-off)")
+        if not 0 < self.tau_min <= self.tau_max:
+            raise InputError(f"tau_min {self.tau_min}, tau_max {self.tau_max}; accepted: 0 < tau_min <= tau_max")
+        for name in ("lr", "arch_lr"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} {getattr(self, name)}; accepted: a positive number")
+        p = self.predictor
+        if p.epochs < 1 or p.batch_size < 1 or p.hidden < 1 or p.cells < 0 or p.lr <= 0:
+            raise InputError(f"predictor options {asdict(p)}; accepted: positive epochs, batch_size, hidden, lr; cells >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,27 +100,45 @@ class ModnasConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModnasConfig":
         d = dict(d)
-        pred = PredictorConfig(**d.pop("predictor", {}))
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError(f"unknown MODNAS option(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(known))}")
-        return cls(predictor=pred, **d)
+        pred = _typed(PredictorConfig, d.pop("predictor", {}), "predictor_")
+        return cls(predictor=PredictorConfig(**pred), **_typed(cls, d, ""))
+
+
+def _typed(kind, values: dict, prefix: str) -> dict:
+    """``values`` checked against the dataclass ``kind``: known names, the type of each default."""
+    defaults = {f.name: getattr(kind(), f.name) for f in fields(kind) if f.name != "predictor"}
+    unknown = set(values) - set(defaults)
+    if unknown:
+        raise InputError(f"unknown MODNAS option(s) {', '.join(prefix + u for u in sorted(unknown))}; "
+                         f"accepted: {', '.join(prefix + k for k in sorted(defaults))}")
+    out = {}
+    for k, v in values.items():
+        want = type(defaults[k])
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise InputError(f"option {prefix}{k}={v!r}; accepted: a value of type {want.__name__}")
+        out[k] = v
+    return out
 
 
 # ``paper``: MODNAS's NB201 settings. ``cpu``: a reduced supernet that trains in minutes on 2 cores, for
 # the measured CPU part of the benchmark. ``tiny``: tests only.
+# The cpu and tiny profiles keep the learning rates unscaled and the hypernetwork's on a cosine: the
+# measured CPU runs (benchmarks/README.md) used exactly these settings.
 PROFILES: dict[str, dict] = {
     "paper": {},
     "cpu": {"channels": 8, "cells_per_stage": 1, "epochs": 5, "batch_size": 64, "devices_per_step": 3,
-            "intervals": 25, "arch_lr": 3e-3, "predictor": {"epochs": 10}},
+            "intervals": 25, "arch_lr": 3e-3, "lr_scale_by_devices": False, "arch_lr_schedule": "cosine",
+            "predictor": {"epochs": 10}},
     "tiny": {"channels": 4, "cells_per_stage": 1, "epochs": 3, "batch_size": 32, "devices_per_step": 2,
-             "intervals": 11, "arch_lr": 3e-2, "images_per_class": 40, "rays": 8,
-             "predictor": {"epochs": 2, "cells": 2000}},
+             "intervals": 11, "arch_lr": 3e-2, "images_per_class": 40, "rays": 8, "lr_scale_by_devices": False,
+             "arch_lr_schedule": "cosine", "predictor": {"epochs": 2, "cells": 2000}},
 }
 
 
 def config_for(profile: str, **overrides) -> ModnasConfig:
+    """The profile's settings with ``overrides`` (``predictor`` as a dict of its own options)."""
     if profile not in PROFILES:
         raise InputError(f"unknown MODNAS profile {profile!r}; accepted: {', '.join(PROFILES)}")
     d = {**PROFILES[profile], **overrides}
@@ -165,9 +198,16 @@ class ModnasTrainer:
         path = self.out / "latency_predictor.pt"
         if path.is_file():
             state = torch.load(path, map_location="cpu", weights_only=False)
-            model = LatencyPredictor(hidden=state["record"]["config"]["hidden"])
+            rec = state["record"]
+            if rec["config"] != asdict(self.cfg.predictor) or rec["devices"] != self.train_devices:
+                raise InputError(f"{path} was fitted with other predictor options or training devices; "
+                                 "use the same ones, or choose another --out")
+            model = LatencyPredictor(hidden=rec["config"]["hidden"])
             model.load_state_dict(state["weights"])
-            record = state["record"]
+            record = rec
+            missing = [d for d in self.test_devices if d not in record.get("zero_shot", {})]
+            if missing:
+                record.setdefault("zero_shot", {}).update(evaluate_predictor(model, self.lat, missing, self.onehots))
         else:
             self.log(f"fitting the latency predictor on {len(self.train_devices)} devices x {self.lat.space.size()} cells")
             model, record = train_latency_predictor(self.lat, self.train_devices, self.cfg.predictor, self.onehots)
@@ -183,29 +223,35 @@ class ModnasTrainer:
         from .supernet import NB201Supernet
         self.supernet = NB201Supernet(self.data.num_classes, cfg.channels, cfg.cells_per_stage).to(self.device)
         self.hpn = MetaHypernetwork(prototypes=cfg.prototypes, intervals=cfg.intervals).to(self.device)
-        per_step = cfg.devices_per_step or len(self.train_devices)
-        self.opt_w = torch.optim.SGD(self.supernet.parameters(), cfg.lr, momentum=cfg.momentum,
+        per_step = min(cfg.devices_per_step or len(self.train_devices), len(self.train_devices))
+        w_scale = per_step if cfg.lr_scale_by_devices else 1
+        self.opt_w = torch.optim.SGD(self.supernet.parameters(), cfg.lr * w_scale, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
         self.opt_h = torch.optim.Adam(self.hpn.parameters(), lr=cfg.arch_lr * per_step,
                                       betas=(cfg.arch_beta1, 0.999), weight_decay=cfg.arch_weight_decay)
-        self.sched_w = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_w, cfg.epochs, eta_min=cfg.lr_min)
-        self.sched_h = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_h, cfg.epochs, eta_min=0.0)
+        self.sched_w = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_w, cfg.epochs, eta_min=cfg.lr_min * w_scale)
+        self.sched_h = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_h, cfg.epochs, eta_min=0.0)
+                        if cfg.arch_lr_schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.opt_h, 1.0, 0))
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.epoch, self.history = 0, []
 
     def _state(self) -> dict:
-        return {"config": self.cfg.to_dict(), "epoch": self.epoch, "history": self.history,
+        return {"config": self.cfg.to_dict(), "identity": self._identity(), "epoch": self.epoch, "history": self.history,
                 "supernet": self.supernet.state_dict(), "hpn": self.hpn.state_dict(),
                 "opt_w": self.opt_w.state_dict(), "opt_h": self.opt_h.state_dict(),
                 "sched_w": self.sched_w.state_dict(), "sched_h": self.sched_h.state_dict(),
                 "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state()}
 
+    def _identity(self) -> dict:
+        """What a checkpoint must share with this run besides its config (RNG states are per device type)."""
+        return {"device_type": self.device.type, "train_devices": self.train_devices, "test_devices": self.test_devices}
+
     def _restore(self, st: dict) -> None:
-        if st["config"] != self.cfg.to_dict():
-            raise InputError(f"{self.out}/checkpoint.pt was written with other settings; resume with the same "
-                             "profile and options, or choose another --out")
+        if st["config"] != self.cfg.to_dict() or st.get("identity") != self._identity():
+            raise InputError(f"{self.out}/checkpoint.pt was written with other settings (options, devices or "
+                             "--device); resume with the same ones, or choose another --out")
         for name in ("supernet", "hpn", "opt_w", "opt_h", "sched_w", "sched_h"):
             getattr(self, name).load_state_dict(st[name])
         self.gen.set_state(st["gen"])
@@ -293,7 +339,8 @@ class ModnasTrainer:
         if ckpt.is_file():
             if not resume:
                 raise InputError(f"{self.out} already holds a MODNAS run; pass --resume to continue it, or choose another --out")
-            self._restore(torch.load(ckpt, map_location=self.device, weights_only=False))
+            # RNG states must stay CPU byte tensors; load_state_dict moves the rest to each parameter's device
+            self._restore(torch.load(ckpt, map_location="cpu", weights_only=False))
             self.log(f"resuming at epoch {self.epoch} of {cfg.epochs}")
         pred, pred_record = self._predictor()
         steps = max(1, math.ceil(len(self.y_train) / cfg.batch_size))
