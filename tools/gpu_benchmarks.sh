@@ -12,3 +12,14 @@ python tools/nb201_correlation.py --n 300 --device cuda --tag gpu \
 # 3. the paper's Table 1 with real MOTE scores (shared store: each cell scored once)
 python tools/nb201_search_table.py --estimator mote --device cuda --seeds 10 --tag gpu_mote \
     --work-dir runs/nb201_table_gpu
+# 4. MODNAS on NB201 at the paper's settings (3 seeds; resumable), then the hypervolume table against the
+#    true front on the 6 zero-shot devices: hypernetwork, untrained control, MOTE-Pareto evolution and
+#    random search with MOTE scores (paper profile, scored on the GPU on demand), 24 cells each
+for s in 0 1 2; do
+    mote modnas --profile paper --device cuda --seed "$s" --resume --quiet \
+        --latency-table ../shared/data/nb201/latency_ms.csv --benchmark ../shared/data/nb201/benchmark.csv \
+        --proxy-data ../shared/data/proxy_cifar100_10/train --out "runs/modnas_paper_s$s"
+done
+python tools/nb201_pareto.py --accuracy-source live --estimator mote --profile paper --device cuda \
+    --n 24 --seeds 0,1,2 --cache runs/nb201_pareto_live_mote_paper.jsonl --tag modnas_gpu \
+    --hypernetwork runs/modnas_paper_s0/fronts.json,runs/modnas_paper_s1/fronts.json,runs/modnas_paper_s2/fronts.json
