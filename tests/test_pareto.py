@@ -111,7 +111,9 @@ def test_sort_large_2d_is_consistent():
         assert (i in set(first.tolist())) == (not dominated)
 
 
-def test_tool_main_tiny(tmp_path):
+@pytest.fixture(scope="module")
+def nb201_pareto():
+    """tools/nb201_pareto.py as a module, or a skip when the NB201 tables are absent."""
     bench, lat = SHARED / "nb201" / "benchmark.csv", SHARED / "nb201" / "latency_ms.csv"
     if not (bench.is_file() and lat.is_file()):
         pytest.skip(f"NB201 benchmark/latency tables not found under {SHARED / 'nb201'}")
@@ -120,6 +122,11 @@ def test_tool_main_tiny(tmp_path):
         import nb201_pareto
     finally:
         sys.path.remove(str(REPO / "tools"))
+    return nb201_pareto
+
+
+def test_tool_main_tiny(tmp_path, nb201_pareto):
+    bench = SHARED / "nb201" / "benchmark.csv"
     rc = nb201_pareto.main(["--devices", "pixel2", "--n", "12", "--seeds", "0", "--pop", "4",
                             "--out-dir", str(tmp_path), "--tag", "tiny", "--no-plot"])
     assert rc == 0
@@ -146,15 +153,8 @@ def test_tool_main_tiny(tmp_path):
     assert nb201_pareto.main(["--accuracy-source", "precomputed", "--out-dir", str(tmp_path)]) == 2
 
 
-def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys):
-    bench, lat = SHARED / "nb201" / "benchmark.csv", SHARED / "nb201" / "latency_ms.csv"
-    if not (bench.is_file() and lat.is_file()):
-        pytest.skip(f"NB201 benchmark/latency tables not found under {SHARED / 'nb201'}")
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import nb201_pareto
-    finally:
-        sys.path.remove(str(REPO / "tools"))
+def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto):
+    bench = SHARED / "nb201" / "benchmark.csv"
     from search_spaces import get_space
     space = get_space("nb201", benchmark=str(bench))
     # a hand-made fronts.json: the true front's fastest and most accurate cells plus a poor one

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from mobile_mote.atomic import write_text
 from mobile_mote.errors import InputError
 
 PREFIX = "mote_"
@@ -300,12 +301,6 @@ def model_info(name: str) -> dict:
 
 
 # -- model card -----------------------------------------------------------------------------------
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_model_card(dir, name: str, arch: str, space, recipe=None, top1: float | None = None,
                      extra: dict | None = None) -> dict:
     """``model_card.json`` and ``MODEL_CARD.md`` in ``dir`` (beside the weights); returns the card.
@@ -347,8 +342,8 @@ def write_model_card(dir, name: str, arch: str, space, recipe=None, top1: float 
         card["extra"] = extra
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "model_card.json", json.dumps(card, indent=2, default=str) + "\n")
-    _atomic_write(out / "MODEL_CARD.md", _render_card(card))
+    write_text(out / "model_card.json", json.dumps(card, indent=2, default=str) + "\n")
+    write_text(out / "MODEL_CARD.md", _render_card(card))
     return card
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import torch_save, write_text
 from ..errors import InputError
 from .devices import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies
 from .hypernetwork import MetaHypernetwork
@@ -155,18 +155,6 @@ def rays_on_quarter_circle(n: int) -> np.ndarray:
     return np.stack([np.cos(t), np.sin(t)], axis=1)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class ModnasTrainer:
     """Holds the models, optimisers and data of one run; ``run()`` trains (or resumes) and writes results."""
 
@@ -213,7 +201,7 @@ class ModnasTrainer:
             model, record = train_latency_predictor(self.lat, self.train_devices, self.cfg.predictor, self.onehots)
             record["zero_shot"] = evaluate_predictor(model, self.lat, self.test_devices, self.onehots)
             record["train_devices_fit"] = evaluate_predictor(model, self.lat, self.train_devices, self.onehots)
-            _atomic_save({"weights": model.state_dict(), "record": record}, path)
+            torch_save({"weights": model.state_dict(), "record": record}, path)
         model.eval().requires_grad_(False)
         return model.to(self.device), record
 
@@ -372,7 +360,7 @@ class ModnasTrainer:
             if logs:
                 entry.update({k: float(np.mean([lg[k] for lg in logs])) for k in logs[0]})
             self.history.append(entry)
-            _atomic_save(self._state(), ckpt)  # the epoch is done only once this lands
+            torch_save(self._state(), ckpt)  # the epoch is done only once this lands
         if bar is not None:
             bar.close()
         return self._write_results(pred, pred_record)
@@ -406,6 +394,6 @@ class ModnasTrainer:
                "latency_predictor": pred_record, "history": self.history,
                "train_seconds": float(sum(h["seconds"] for h in self.history)),
                "fronts": self.fronts(pred), "provenance": provenance()}
-        _atomic_save({"config": self.cfg.to_dict(), "weights": self.hpn.state_dict()}, self.out / "hypernetwork.pt")
-        _atomic_write(self.out / "fronts.json", json.dumps(res, indent=1) + "\n")
+        torch_save({"config": self.cfg.to_dict(), "weights": self.hpn.state_dict()}, self.out / "hypernetwork.pt")
+        write_text(self.out / "fronts.json", json.dumps(res, indent=1) + "\n")
         return res

@@ -25,12 +25,12 @@ import numpy as np
 
 from search_spaces import get_space
 
+from ..atomic import write_text as _atomic_write
 from ..constraints import Constraint, Costs, LatencyTable, check_achievable
 from ..errors import InputError
 from ..pareto import hypervolume_2d, normalise, pareto_front, ranks_and_crowding
 from .algorithms import rng_from_state
 from .nsga import NSGA2, ParetoConfig
-from .outputs import _atomic_write
 from .runner import _json_safe, run_session, score_candidates
 
 
