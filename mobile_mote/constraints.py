@@ -47,20 +47,32 @@ def parse_constraints(flops: str | None = None, params: str | None = None, laten
     return [Constraint(m, p, lat) for m in sorted(macs_list, key=lambda v: (v is None, v))]
 
 
+def read_latency_columns(path: str | Path, devices) -> dict[str, dict[int, float]]:
+    """``{device: {index: ms}}`` for several columns of a latency table, in one pass over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"latency table {path} does not exist; expected a CSV with an 'index' column and "
+                         "one column of milliseconds per device")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = [c for c in (reader.fieldnames or []) if c != "index"]
+        missing = [d for d in devices if d not in cols]
+        if "index" not in (reader.fieldnames or []) or missing:
+            raise InputError(f"latency table {path} has no column {', '.join(map(repr, missing)) or 'index'}; "
+                             f"devices: {', '.join(cols)}")
+        out: dict[str, dict[int, float]] = {d: {} for d in devices}
+        for r in reader:
+            i = int(r["index"])
+            for d in devices:
+                out[d][i] = float(r[d])
+    return out
+
+
 class LatencyTable:
     """Per-architecture latency (ms) from a table: NB201's latency_ms.csv (index, one column per device)."""
 
     def __init__(self, path: str | Path, device: str, space):
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"latency table {path} does not exist; expected a CSV with an 'index' column and "
-                             "one column of milliseconds per device")
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            cols = [c for c in (reader.fieldnames or []) if c != "index"]
-            if "index" not in (reader.fieldnames or []) or device not in cols:
-                raise InputError(f"latency table {path} has no column {device!r}; devices: {', '.join(cols)}")
-            self.ms = {int(r["index"]): float(r[device]) for r in reader}
+        self.ms = read_latency_columns(path, [device])[device]
         self.device = device
         self.space = space
 

@@ -98,16 +98,8 @@ def load_objectives(benchmark: str, latency: str, devices: list[str]):
         err[space.index_of(arch)] = 100.0 - row.acc200["cifar10"]
     if np.isnan(err).any():
         raise InputError(f"{benchmark} lacks cifar10_acc200 for {int(np.isnan(err).sum())} cells")
-    from mobile_mote.constraints import LatencyTable
-    lat = {}
-    for d in devices:  # one reader for latency tables, shared with the search's --latency budgets
-        table = LatencyTable(latency, d, space).ms
-        lat[d] = np.array([table.get(i, np.nan) for i in range(n)], dtype=float)
-    lat_path = Path(latency)
-    for d in devices:
-        if np.isnan(lat[d]).any():
-            raise InputError(f"{lat_path}: device {d} lacks latency for {int(np.isnan(lat[d]).sum())} cells")
-    return space, err, lat
+    from mobile_mote.modnas import DeviceLatencies  # one reader of latency tables, one pass over the file
+    return space, err, DeviceLatencies.from_csv(latency, space, devices).ms
 
 
 def load_scores(path: str, space) -> dict[int, float]:

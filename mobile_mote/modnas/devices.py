@@ -46,11 +46,10 @@ class DeviceLatencies:
 
     @classmethod
     def from_csv(cls, path: str | Path, space, devices: tuple[str, ...] | list[str]) -> "DeviceLatencies":
-        from ..constraints import LatencyTable
+        from ..constraints import read_latency_columns  # the reader behind the search's --latency budgets
         n = space.size()
         ms = {}
-        for d in devices:  # one reader for latency tables (the search's --latency budgets use it too)
-            by_index = LatencyTable(path, d, space).ms
+        for d, by_index in read_latency_columns(path, list(devices)).items():
             col = np.array([by_index.get(i, np.nan) for i in range(n)], dtype=np.float64)
             if np.isnan(col).any():
                 raise InputError(f"{path}: device {d} lacks latency for {int(np.isnan(col).sum())} of {n} cells")
