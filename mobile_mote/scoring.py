@@ -12,23 +12,9 @@ from search_spaces import ArchError, get_space
 
 from .errors import InputError
 from .estimators import get_estimator
-from .default_data import resolve_proxy_data
-from .proxy_data import ProxyData
-
-
-def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dict:
-    """Options for an estimator under a named profile, then explicit overrides.
-
-    A profile lists options of the training estimators; an estimator class may carry its own
-    ``PROFILES`` (e.g. smaller batches for a tiny profile). Options a class lacks are dropped.
-    """
-    from .estimators.mote import profile_config
-    from .estimators.registry import estimator_class
-    prof = profile_config(profile)
-    cls = estimator_class(estimator)
-    prof = getattr(cls, "PROFILES", {}).get(profile, prof)
-    fields = set(cls.Config.__dataclass_fields__)
-    return {**{k: v for k, v in prof.items() if k in fields}, **overrides}
+from .estimators.registry import estimator_config  # re-exported: the profile look-up lives with the estimators
+from .data.default_data import resolve_proxy_data
+from .data.proxy_data import ProxyData
 
 
 def read_arch_file(path: str | os.PathLike) -> list[str]:

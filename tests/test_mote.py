@@ -9,12 +9,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from mobile_mote.cli import main
-from mobile_mote.estimators import get_estimator
+from mobile_mote.errors import InputError
+from mobile_mote.estimators import estimator_class, estimator_config, get_estimator, list_estimators
 from mobile_mote.estimators.mote import PROFILES, landscape_term, rescore_population, speed_term
 from mobile_mote.estimators.proxy_train import TrainRun, landscape_losses
 from mobile_mote.estimators.transforms import BOXCOX_PRESETS, boxcox, fit_boxcox, mote_value
-from mobile_mote.proxy_data import ProxyData
-from search_spaces import ArchError, get_space
+from mobile_mote.data.proxy_data import ProxyData
+from search_spaces import get_space
 
 NONE_CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 CONV_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -23,7 +24,7 @@ TINY = {**PROFILES["tiny"], "time": "cost"}
 
 @pytest.fixture(scope="module")
 def tiny_data(shared_data):
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
     return load_proxy_data(shared_data / "proxy_cifar100_10").subset(12, seed=1)
 
 
@@ -144,9 +145,132 @@ def test_rescore_population_fits_boxcox(tiny_data):
 
 @pytest.mark.parametrize("kwargs", [{"transform": "sqrt"}, {"boxcox": "cifar"}, {"epochs_": 3}, {"time": "gpu"}])
 def test_bad_options_are_one_line_errors(kwargs):
-    with pytest.raises(ArchError) as e:
+    with pytest.raises(InputError) as e:
         get_estimator("mote", **kwargs)
     assert "\n" not in str(e.value) and "accepted" in str(e.value)
+
+
+# -- what an estimator says about itself ----------------------------------------------------
+
+TRAINING = ("mote", "tse", "early_stop_acc")
+EVALUATION_KEYS = ("images_per_class", "batch_size", "lr", "amp", "channels_last", "reduced")
+
+
+def test_needs_data_and_evaluation_keys():
+    for name in list_estimators():
+        cls = estimator_class(name)
+        assert cls.needs_data is (name not in ("params", "macs", "precomputed")), name
+        assert cls.evaluation_keys == (EVALUATION_KEYS if name in TRAINING else ()), name
+        fields = set(cls.Config.__dataclass_fields__)
+        assert set(cls.evaluation_keys) <= fields
+
+
+def test_profile_options():
+    for name in list_estimators():
+        cls = estimator_class(name)
+        fields = set(cls.Config.__dataclass_fields__)
+        for profile in ("paper", "official", "tiny"):
+            opts = cls.profile_options(profile)
+            assert set(opts) <= fields
+            get_estimator(name, **opts)  # every profile gives a valid estimator
+    assert estimator_class("mote").profile_options("tiny") == PROFILES["tiny"]
+    assert estimator_class("mote").profile_options("official") == {"landscape": "train_epoch", "transform": "reciprocal"}
+    assert estimator_class("mote").profile_options("paper") == {}
+    assert estimator_class("synflow").profile_options("tiny") == {"batch_size": 64}
+    assert estimator_class("synflow").profile_options("official") == {}
+    assert estimator_class("precomputed").profile_options("tiny") == {}
+
+
+def test_estimator_config_profile_then_overrides():
+    from mobile_mote import scoring
+    assert scoring.estimator_config is estimator_config  # the old import still works
+    assert estimator_config("mote", "tiny") == PROFILES["tiny"]
+    assert estimator_config("mote", "tiny", epochs=7, time="cost") == {**PROFILES["tiny"], "epochs": 7, "time": "cost"}
+    assert estimator_config("snip", "tiny") == {"batch_size": 64}  # options snip lacks are dropped
+    assert estimator_config("tse", "official", transform="log") == {"landscape": "train_epoch", "transform": "log"}
+    assert estimator_config("precomputed", "tiny", path="x.csv") == {"path": "x.csv"}
+
+
+def test_unknown_profile_is_one_line_input_error():
+    for call in (lambda: estimator_config("mote", "huge"), lambda: estimator_class("snip").profile_options("huge")):
+        with pytest.raises(InputError) as e:
+            call()
+        msg = str(e.value)
+        assert "\n" not in msg and "unknown profile 'huge'" in msg and "accepted: paper, official, tiny" in msg
+
+
+def test_unknown_estimator_is_input_error():
+    with pytest.raises(InputError, match="unknown estimator 'nope'; accepted: .*mote"):
+        estimator_class("nope")
+
+
+@pytest.mark.parametrize("name,kwargs,expected", [
+    ("mote", {"epochs": 0}, "estimator 'mote': epochs 0; accepted: a whole number, 1 or more"),
+    ("mote", {"epochs": -1}, "estimator 'mote': epochs -1; accepted: a whole number, 1 or more"),
+    ("mote", {"epochs": "abc"}, "estimator 'mote': epochs 'abc'; accepted: a whole number, 1 or more"),
+    ("mote", {"epochs": True}, "estimator 'mote': epochs True; accepted: a whole number, 1 or more"),
+    ("mote", {"epochs": 2.5}, "epochs 2.5; accepted: a whole number"),
+    ("mote", {"batch_size": 0}, "estimator 'mote': batch_size 0; accepted: a whole number, 1 or more"),
+    ("mote", {"lr": -1}, "estimator 'mote': lr -1; accepted: a finite number, above 0"),
+    ("mote", {"lr": 0}, "lr 0; accepted"),
+    ("mote", {"lr": float("inf")}, "lr inf; accepted"),
+    ("mote", {"lr": False}, "lr False; accepted"),
+    ("mote", {"points": 0}, "points 0; accepted: a whole number, 1 or more"),
+    ("tse", {"points": -1}, "estimator 'tse': points -1; accepted: a whole number, 0 or more"),
+    ("tse", {"images_per_class": -1}, "images_per_class -1; accepted: a whole number, 0 or more"),
+    ("early_stop_acc", {"reduced": "yes"}, "reduced 'yes'; accepted: true or false"),
+    ("mote", {"amp": "bf16"}, "amp 'bf16'; accepted: auto, on, off"),
+    ("mote", {"landscape": "walk"}, "landscape 'walk'; accepted: eval, train_epoch"),
+])
+def test_bad_settings_are_refused_when_made(name, kwargs, expected):
+    with pytest.raises(InputError) as e:
+        get_estimator(name, **kwargs)
+    assert "\n" not in str(e.value) and expected in str(e.value)
+
+
+def test_bad_settings_refused_by_the_cli(capsys):
+    for value in ("0", "-1", "abc"):
+        assert main(["score", "--space", "nb201", "--sample", "1", "--set", f"epochs={value}"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(err) == 3 and all(e.startswith("mote score: error: estimator 'mote': epochs ") for e in err)
+
+
+def test_good_settings_are_kept_as_given():
+    est = get_estimator("mote", epochs=1, lr=1, points=1, images_per_class=0, boxcox="fit")
+    assert est.config.lr == 1 and isinstance(est.config.lr, int)  # no coercion: the config hash stays as it was
+    assert get_estimator("tse", points=0).config.points == 0
+    assert get_estimator("early_stop_acc", epochs=np.int64(2)).config.epochs == 2
+
+
+# Recorded before estimators were split into modules and given OPTIONS/PROFILES: stores written
+# earlier hold these hashes, so they must never change. (default, official profile, tiny profile)
+CONFIG_HASHES = {
+    "early_stop_acc": ("592bbf712068e5ef", "590337c78b2d7cc1", "608f130fd38d1467"),
+    "fisher": ("6b7f0646a48c667c", "6b7f0646a48c667c", "b77b69873db83ac7"),
+    "grad_norm": ("74407e88843f4090", "74407e88843f4090", "e35a6d5479481a78"),
+    "grasp": ("1bfff4c709070068", "1bfff4c709070068", "b7ce940cfbdb9f95"),
+    "jacov": ("b2580d22b3a20c76", "b2580d22b3a20c76", "16ac3d89f66ea5d9"),
+    "macs": ("fb2659432a6e96e2", "fb2659432a6e96e2", "97bb184f77f8f4e8"),
+    "mote": ("8e97917160a37a65", "066a950637380266", "73e7541940ae9561"),
+    "naswot": ("4f37ea051f43e741", "4f37ea051f43e741", "7ba3e1d826d90891"),
+    "ntk": ("b3209cbf3f0b263c", "b3209cbf3f0b263c", "b3209cbf3f0b263c"),
+    "params": ("5e338948dc286f64", "5e338948dc286f64", "a6b8384cbaeee41b"),
+    "precomputed": ("e63961ceb8d4d5b5", "e63961ceb8d4d5b5", "e63961ceb8d4d5b5"),
+    "snip": ("f3a320ad96c718ed", "f3a320ad96c718ed", "e27f70a8aeda4ff4"),
+    "synflow": ("3c63604039094e6a", "3c63604039094e6a", "12343eda8f2f0ba4"),
+    "tse": ("73aa6cee495f8d78", "b44acc257ccbcb8d", "b574db585aa94101"),
+    "zen": ("902eaae489616f48", "902eaae489616f48", "902eaae489616f48"),
+    "zico": ("19d589055151a371", "19d589055151a371", "19d589055151a371"),
+}
+
+
+def test_config_hashes_unchanged():
+    assert set(CONFIG_HASHES) == set(list_estimators())
+    for name, (default, official, tiny) in CONFIG_HASHES.items():
+        assert get_estimator(name).config_hash() == default, name
+        assert get_estimator(name, **estimator_config(name, "paper")).config_hash() == default, name
+        assert get_estimator(name, **estimator_config(name, "official")).config_hash() == official, name
+        assert get_estimator(name, **estimator_config(name, "tiny")).config_hash() == tiny, name
 
 
 def test_cli_score_writes_records_and_refuses_to_overwrite(tmp_path, shared_data, capsys):
@@ -175,6 +299,6 @@ def test_cli_score_bad_input(shared_data, capsys):
 def test_proxy_data_roundtrip_npz(tmp_path, tiny_data):
     p = tmp_path / "rd.npz"
     tiny_data.save_npz(p)
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
     back = load_proxy_data(p)
     assert isinstance(back, ProxyData) and np.array_equal(back.x, tiny_data.x) and back.labels == tiny_data.labels

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from mobile_mote.estimators import get_estimator, list_estimators
-from mobile_mote.estimators.proxies import _with_split, estimate_many, jacov_score
-from mobile_mote.proxy_data import ProxyData
+from mobile_mote.errors import InputError
+from mobile_mote.estimators.zero_cost import _with_split, estimate_many, jacov_score
+from mobile_mote.data.proxy_data import ProxyData
 from search_spaces import get_space
 from search_spaces.nb201_net import NB201Network, ReducedNB201
 
@@ -150,6 +151,42 @@ def test_jacov_score_is_bounded_by_batch_size():
     assert math.isnan(jacov_score(np.zeros((4, 10)))[0])
 
 
+@pytest.mark.parametrize("name,kwargs,expected", [
+    ("snip", {"batch_size": 0}, "estimator 'snip': batch_size 0; accepted: a whole number, 1 or more"),
+    ("naswot", {"batch_size": True}, "batch_size True; accepted"),
+    ("jacov", {"num_batches": 0}, "num_batches 0; accepted: a whole number, 1 or more"),
+    ("zico", {"num_batches": 1}, "estimator 'zico': num_batches 1; accepted: a whole number, 2 or more"),
+    ("zen", {"mixup_gamma": 0}, "mixup_gamma 0; accepted: a finite number, above 0"),
+    ("synflow", {"resolution": 0}, "resolution 0; accepted: a whole number, 1 or more, or none"),
+    ("ntk", {"num_classes": "ten"}, "num_classes 'ten'; accepted"),
+    ("grasp", {"reduced": 1}, "reduced 1; accepted: true or false"),
+    ("params", {"batch_size": -1}, "batch_size -1; accepted: a whole number, 0 or more"),
+    ("macs", {"nope": 1}, "unknown option(s) ['nope']"),
+    ("precomputed", {"path": 3}, "path 3; accepted: a string"),
+])
+def test_bad_proxy_settings_are_refused_when_made(name, kwargs, expected):
+    with pytest.raises(InputError) as e:
+        get_estimator(name, **kwargs)
+    assert "\n" not in str(e.value) and expected in str(e.value)
+
+
+def test_configs_inherit_the_shared_fields():
+    from mobile_mote.estimators.zero_cost.common import _BatchProxy, _Proxy
+    from mobile_mote.estimators.registry import estimator_class
+    for name in PROXIES[:10]:
+        cls = estimator_class(name)
+        assert issubclass(cls, _Proxy) and issubclass(cls.Config, _Proxy.Config), name
+        if name != "synflow":
+            assert issubclass(cls.Config, _BatchProxy.Config), name
+    assert "num_batches" not in estimator_class("synflow").Config.__dataclass_fields__
+
+
+def test_old_proxies_module_still_imports():
+    from mobile_mote.estimators import proxies
+    assert proxies.estimate_many is estimate_many and proxies._with_split is _with_split
+    assert proxies.jacov_score is jacov_score
+
+
 # -- agreement with an independent library (NASLib) on its NB201 cells ----------------------
 
 def _spearman(a, b):
@@ -175,7 +212,7 @@ def test_synflow_agrees_with_naslib(space, naslib_cells):
 
 
 def test_snip_agrees_with_naslib(space, naslib_cells, shared_data):
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
     path = shared_data / "proxy_cifar100_10"
     if not path.is_dir():
         pytest.skip(f"reduced CIFAR-100 not found at {path}")

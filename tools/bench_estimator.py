@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from mobile_mote.estimators import build_seeded, get_estimator  # noqa: E402
+from mobile_mote.estimators import build_seeded, estimator_config, get_estimator  # noqa: E402
 from mobile_mote.estimators.mote import landscape_term, speed_term  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
-from mobile_mote.proxy_data import load_proxy_data  # noqa: E402
-from mobile_mote.scoring import estimator_config, sample_archs  # noqa: E402
+from mobile_mote.data.proxy_data import load_proxy_data  # noqa: E402
+from mobile_mote.scoring import sample_archs  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 

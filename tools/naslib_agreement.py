@@ -103,8 +103,8 @@ def main(argv=None) -> int:
     import torch
 
     from mobile_mote.errors import InputError
-    from mobile_mote.estimators.proxies import estimate_many
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.estimators.zero_cost import estimate_many
+    from mobile_mote.data.proxy_data import load_proxy_data
     from search_spaces import get_space
 
     torch.set_num_threads(max(1, args.threads))

@@ -1,4 +1,5 @@
-"""What every estimator shares: seeding by (arch, seed), timing, and failure as a record."""
+"""What every estimator shares: seeding by (arch, seed), timing, failure as a record, and the facts
+it gives about itself (needs_data, evaluation_keys, PROFILES / profile_options, OPTIONS)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,18 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, fields
 
+from ..errors import InputError
+from .options import check_config
 from .record import Estimate, config_hash
+
+# Named option sets ("profiles"): the paper's defaults, the official code's variant, and a tiny
+# profile that exists only so tests and CPU demos finish in seconds. One table for every estimator:
+# each takes the options its Config has and drops the rest (``Estimator.profile_options``).
+PROFILES: dict[str, dict] = {
+    "paper": {},
+    "official": {"landscape": "train_epoch", "transform": "reciprocal"},
+    "tiny": {"epochs": 3, "batch_size": 64, "points": 4, "images_per_class": 20},
+}
 
 
 def arch_seed(arch: str, seed: int) -> int:
@@ -45,9 +57,21 @@ class Estimator:
 
     ``_terms(space, arch, data, seed, device)`` returns (score, terms): score higher-is-better,
     terms the raw values. Any exception becomes a failed record; the run goes on.
+
+    What the search layer may ask of a class without making one:
+
+    * ``needs_data``: whether it looks at the proxy data's images (False: no data is loaded for it);
+    * ``evaluation_keys``: its options that the evaluation stage's training run reuses;
+    * ``PROFILES`` / ``profile_options(profile)``: its options under a named profile;
+    * ``OPTIONS``: ``{field: rule}`` (see ``options``), checked when an instance is made, so a bad
+      setting is refused before anything runs.
     """
 
     name = "estimator"
+    needs_data: bool = True
+    evaluation_keys: tuple[str, ...] = ()
+    PROFILES: dict[str, dict] = PROFILES
+    OPTIONS: dict = {}
 
     @dataclass
     class Config:
@@ -57,9 +81,18 @@ class Estimator:
         known = {f.name for f in fields(self.Config)}
         unknown = set(config) - known
         if unknown:
-            from search_spaces import ArchError
-            raise ArchError(f"estimator {self.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
+            raise InputError(f"estimator {self.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
         self.config = self.Config(**config)
+        check_config(self.name, type(self), self.config)
+
+    @classmethod
+    def profile_options(cls, profile: str) -> dict:
+        """The options ``profile`` sets for this estimator (those its Config lacks are dropped)."""
+        if profile not in cls.PROFILES:
+            raise InputError(f"estimator {cls.name!r}: unknown profile {profile!r}; "
+                             f"accepted: {', '.join(cls.PROFILES)}")
+        known = {f.name for f in fields(cls.Config)}
+        return {k: v for k, v in cls.PROFILES[profile].items() if k in known}
 
     def config_dict(self) -> dict:
         return {"estimator": self.name, **asdict(self.config)}

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Estimator, build_seeded, seeded_generator
+from .base import PROFILES, Estimator, build_seeded, seeded_generator  # noqa: F401  (PROFILES: re-exported)
+from .options import choice, flag, positive, whole
 from .proxy_train import landscape_losses, train_epochs
 from .registry import register_estimator
 from .transforms import BOXCOX_PRESETS, TRANSFORMS, BoxCoxParams, fit_boxcox_params, mote_value, score_from_mote
@@ -52,21 +53,18 @@ class TrainingConfig:
 class _TrainingEstimator(Estimator):
     Config = TrainingConfig
     needs_landscape = True
+    # The settings of the training run itself, which the search's evaluation stage reuses.
+    evaluation_keys = ("images_per_class", "batch_size", "lr", "amp", "channels_last", "reduced")
+    OPTIONS = {
+        "epochs": whole(1), "batch_size": whole(1), "lr": positive(), "points": whole(0),
+        "landscape": choice("eval", "train_epoch"), "time": choice("wall", "cost"), "transform": choice(*TRANSFORMS),
+        "boxcox": choice("fit", *BOXCOX_PRESETS), "images_per_class": whole(0),
+        "amp": choice("auto", "on", "off"), "channels_last": choice("auto", "on", "off"), "reduced": flag(),
+    }
 
     def __init__(self, **config):
         super().__init__(**config)
         c = self.config
-        if c.transform not in TRANSFORMS:
-            from search_spaces import ArchError
-            raise ArchError(f"transform {c.transform!r}; accepted: {', '.join(TRANSFORMS)}")
-        if c.boxcox not in BOXCOX_PRESETS and c.boxcox != "fit":
-            from search_spaces import ArchError
-            raise ArchError(f"boxcox {c.boxcox!r}; accepted: fit, {', '.join(BOXCOX_PRESETS)}")
-        for field_, allowed in (("landscape", ("eval", "train_epoch")), ("time", ("wall", "cost")),
-                                ("amp", ("auto", "on", "off")), ("channels_last", ("auto", "on", "off"))):
-            if getattr(c, field_) not in allowed:
-                from search_spaces import ArchError
-                raise ArchError(f"{field_} {getattr(c, field_)!r}; accepted: {', '.join(allowed)}")
         self._cache: dict = {}
         self.boxcox_params: BoxCoxParams | None = BOXCOX_PRESETS.get(c.boxcox)
 
@@ -153,6 +151,7 @@ def _accuracy(model, x, y, batch_size: int, amp: bool) -> float:
 @register_estimator("mote")
 class MOTE(_TrainingEstimator):
     """The paper's estimate; the record keeps L, S, every l_e, t_e and J(theta_g)."""
+    OPTIONS = {"points": whole(1)}  # the landscape walk needs two points at least (G >= 1)
 
     def _score(self, terms: dict) -> float:
         mote = mote_value(terms["landscape"], terms["speed"], self.config.transform, self.boxcox_params)
@@ -203,18 +202,6 @@ def rescore_population(records: list[dict], estimator: MOTE, boxcox: str = "fit"
     return out, params.to_dict()
 
 
-# Named option sets ("profiles"): the paper's defaults, the official code's variant, and a tiny
-# profile that exists only so tests and CPU demos finish in seconds.
-PROFILES: dict[str, dict] = {
-    "paper": {},
-    "official": {"landscape": "train_epoch", "transform": "reciprocal"},
-    "tiny": {"epochs": 3, "batch_size": 64, "points": 4, "images_per_class": 20},
-}
-
-
 def profile_config(profile: str, **overrides) -> dict:
-    if profile not in PROFILES:
-        from search_spaces import ArchError
-        raise ArchError(f"unknown profile {profile!r}; accepted: {', '.join(PROFILES)}")
-    return {**PROFILES[profile], **overrides}
-
+    """The training estimators' options under ``profile`` (``PROFILES``), then ``overrides``."""
+    return {**MOTE.profile_options(profile), **overrides}

@@ -22,22 +22,36 @@ def list_estimators() -> list[str]:
 
 
 def estimator_class(name: str):
-    from search_spaces import ArchError
+    """The registered class: its facts (``needs_data``, ``evaluation_keys``, ``profile_options``) need no instance."""
+    from ..errors import InputError
     _import_all()
     if name not in _ESTIMATORS:
-        raise ArchError(f"unknown estimator {name!r}; accepted: {', '.join(sorted(_ESTIMATORS))}")
+        raise InputError(f"unknown estimator {name!r}; accepted: {', '.join(sorted(_ESTIMATORS))}")
     return _ESTIMATORS[name]
 
 
 def get_estimator(name: str, **config):
-    """An estimator instance; ``config`` overrides its defaults (unknown keys are an error)."""
+    """An estimator instance; ``config`` overrides its defaults (unknown keys and bad values are an InputError)."""
     return estimator_class(name)(**config)
 
 
+def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dict:
+    """Options for an estimator under a named profile, then explicit overrides.
+
+    The profile's options come from the class (``profile_options``: options it lacks are dropped);
+    ``overrides`` win and are passed on as given (the estimator checks them when it is made).
+    """
+    return {**estimator_class(estimator).profile_options(profile), **overrides}
+
+
+# Modules that register estimators, imported lazily to keep start-up cheap.
+_MODULES = ("mote", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
+            "zero_cost.zico", "zero_cost.zen")
+
+
 def _import_all() -> None:
-    # Each module registers its estimators on import; imported lazily to keep start-up cheap.
     import importlib
-    for mod in ("mote", "proxies", "simple"):
+    for mod in _MODULES:
         try:
             importlib.import_module(f"mobile_mote.estimators.{mod}")
         except ModuleNotFoundError as e:

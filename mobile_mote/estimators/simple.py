@@ -53,6 +53,8 @@ def read_scores(path: str) -> dict[str, tuple[float | None, float | None]]:
 
 @register_estimator("precomputed")
 class Precomputed(Estimator):
+    needs_data = False
+
     @dataclass
     class Config:
         path: str = ""

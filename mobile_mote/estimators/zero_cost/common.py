@@ -1,0 +1,214 @@
+"""What every zero-cost proxy shares: the seeded network, the seeded batch, the OOM split, the helpers.
+
+``_Proxy`` builds the network with initial weights fixed by (arch, seed) and seeds anything that
+still draws from the global RNG; ``_BatchProxy`` adds the batch drawn from the proxy data. Each
+proxy's ``Config`` inherits its parent's and changes only what differs (a default, a new option).
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base import Estimator, arch_seed, build_seeded, seeded_generator
+from ..options import flag, whole
+
+# -- data and model helpers -----------------------------------------------------------------
+
+_TENSOR_CACHE: dict = {}
+
+
+def _data_tensors(data):
+    """Normalised CPU tensors of ``data``, made once per ProxyData object."""
+    key = id(data)
+    hit = _TENSOR_CACHE.get(key)
+    if hit is not None and hit[0]() is data:
+        return hit[1], hit[2]
+    x, y = data.tensors("cpu")
+    _TENSOR_CACHE.clear()  # keep one data set alive at most
+    _TENSOR_CACHE[key] = (weakref.ref(data), x, y)
+    return x, y
+
+
+def draw_batch(data, arch: str, seed: int, n: int, device="cpu"):
+    """``n`` images and labels from ``data``, chosen by a generator seeded by (arch, seed)."""
+    import torch
+    if data is None:
+        raise ValueError("this proxy needs proxy data (images and labels); got none")
+    x, y = _data_tensors(data)
+    g = seeded_generator(arch, seed)
+    if n <= len(y):
+        idx = torch.randperm(len(y), generator=g)[:n]
+    else:  # fewer images than asked for: draw with replacement
+        idx = torch.randint(len(y), (n,), generator=g)
+    return x[idx].to(device), y[idx].to(device)
+
+
+def _weight_layers(model):
+    from torch import nn
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _is_oom(e: BaseException) -> bool:
+    return "out of memory" in str(e).lower()
+
+
+def _with_split(fn, n: int, model=None):
+    """``fn(split)`` with split = 1, 2, 4, ... on CUDA out-of-memory; returns (result, split)."""
+    import torch
+    split = 1
+    while True:
+        try:
+            return fn(split), split
+        except RuntimeError as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
+            if not _is_oom(e) or split >= n:
+                raise
+        # Out of the except block, so the failed attempt's frames and tensors are released.
+        if model is not None:
+            model.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        split = min(2 * split, n)
+
+
+def _chunks(n: int, split: int):
+    """(start, stop) slices of a batch of ``n`` cut into ``split`` nearly equal chunks."""
+    bounds = np.linspace(0, n, split + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _ce_backward(model, x, y, split: int):
+    """Mean cross-entropy gradient of the whole batch, accumulated over ``split`` chunks."""
+    import torch.nn.functional as F
+    model.zero_grad(set_to_none=True)
+    n = len(y)
+    for a, b in _chunks(n, split):
+        loss = F.cross_entropy(model(x[a:b]), y[a:b]) * ((b - a) / n)
+        loss.backward()
+
+
+def _strip_bn(model):
+    """Replace every BatchNorm with identity (NASLib's ``bn=False`` copy).
+
+    timm's fused BN + activation (``BatchNormAct2d``) keeps its activation.
+    """
+    from torch import nn
+    for _, mod in list(model.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                act = getattr(child, "act", None)
+                setattr(mod, cname, act if isinstance(act, nn.Module) else nn.Identity())
+    return model
+
+
+def _global_pool(model):
+    """The last global-pooling module (its input is the pre-GAP feature map), or None."""
+    from torch import nn
+    last = None
+    for m in model.modules():
+        if isinstance(m, nn.AdaptiveAvgPool2d) or type(m).__name__ == "SelectAdaptivePool2d":
+            last = m
+    return last
+
+
+def _twice_differentiable(model):
+    """Swap hard-sigmoid/hard-swish modules for the same functions written with relu6.
+
+    torch has no double backward for ``hardsigmoid`` (GraSP needs one); the values are equal.
+    """
+    import torch.nn.functional as F
+    from torch import nn
+
+    class _HSigmoid(nn.Module):
+        def forward(self, x):
+            return F.relu6(x + 3.0) / 6.0
+
+    class _HSwish(nn.Module):
+        def forward(self, x):
+            return x * F.relu6(x + 3.0) / 6.0
+
+    for _, mod in list(model.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if isinstance(child, nn.Hardsigmoid) or type(child).__name__ in ("HardSigmoid", "HardSigmoidMe"):
+                setattr(mod, cname, _HSigmoid())
+            elif isinstance(child, nn.Hardswish) or type(child).__name__ in ("HardSwish", "HardSwishMe"):
+                setattr(mod, cname, _HSwish())
+    return model
+
+
+_ACT_TYPES = None
+
+
+def _act_types():
+    global _ACT_TYPES
+    if _ACT_TYPES is None:
+        from torch import nn
+        _ACT_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.SiLU, nn.GELU)
+    return _ACT_TYPES
+
+
+# -- the shared estimator plumbing ----------------------------------------------------------
+
+class _Proxy(Estimator):
+    """Shared plumbing: the seeded model, the input size, and the seeded global RNG."""
+
+    @dataclass
+    class Config:
+        batch_size: int = 32
+        reduced: bool = False
+        num_classes: int | None = None  # None: the data's label count
+
+    OPTIONS = {"batch_size": whole(1), "reduced": flag(), "num_classes": whole(1, optional=True)}
+
+    def _num_classes(self, space, data) -> int:
+        if self.config.num_classes:
+            return int(self.config.num_classes)
+        if data is not None:
+            return int(data.num_classes)
+        return int(space.num_classes)
+
+    def _input_hw(self, space, data) -> tuple[int, int]:
+        """``config.resolution`` if set, else the data's image size, else the space's default."""
+        if getattr(self.config, "resolution", None):
+            return (int(self.config.resolution),) * 2
+        if data is not None:
+            return tuple(data.x.shape[1:3])
+        return (space.default_resolution(self.config.reduced),) * 2
+
+    def _terms(self, space, arch, data, seed, device):
+        # Anything that still draws from the global RNG (functional dropout in a timm head, say)
+        # is seeded by (arch, seed) too, and the caller's RNG state is left as it was.
+        import torch
+        dev = torch.device(device)
+        cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(arch_seed(arch, seed) ^ 0x5EED)
+            return self._compute(space, arch, data, seed, device)
+
+    def _compute(self, space, arch, data, seed, device):
+        raise NotImplementedError
+
+    def _model(self, space, arch, data, seed, device, train=True):
+        """The seeded network; in train mode BN uses batch statistics, dropout stays off."""
+        from torch import nn
+        model = build_seeded(space, arch, seed, self._num_classes(space, data), self.config.reduced, device)
+        model.train(train)
+        for m in model.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd) or type(m).__name__ == "DropPath":
+                m.eval()
+        return model
+
+
+class _BatchProxy(_Proxy):
+    """A proxy that reads ``batch_size * num_batches`` images drawn from the proxy data."""
+
+    @dataclass
+    class Config(_Proxy.Config):
+        num_batches: int = 1
+
+    OPTIONS = {"num_batches": whole(1)}
+
+    def _batch(self, data, arch, seed, device):
+        n = int(self.config.batch_size) * max(1, int(self.config.num_batches))
+        return draw_batch(data, arch, seed, n, device)
