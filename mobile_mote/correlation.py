@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .nb201_table import NB201Row
+from .benchmarks.nb201 import NB201Row
 
 TARGETS = ("cifar10", "cifar100", "imagenet16")
 

@@ -11,12 +11,14 @@ from typing import Callable
 
 from .base import ArchError, SearchSpace, encoding_distance
 from .block_space import CONFIGS as BLOCK_CONFIGS, BlockSpace, BlockSpaceConfig
+from .macro import MacroSpace
 from .nb201 import NB201Space
 
 _REGISTRY: dict[str, Callable[..., SearchSpace]] = {
     "nb201": NB201Space,
     "mbv2": lambda **cfg: BlockSpace("mbv2", **cfg),
     "mbv3": lambda **cfg: BlockSpace("mbv3", **cfg),
+    "macro": MacroSpace,
 }
 
 
@@ -36,5 +38,5 @@ def get_space(name: str, **config) -> SearchSpace:
         raise ArchError(f"bad configuration for space {name!r}: {e}") from None
 
 
-__all__ = ["ArchError", "SearchSpace", "BlockSpace", "BlockSpaceConfig", "NB201Space", "BLOCK_CONFIGS",
+__all__ = ["ArchError", "SearchSpace", "BlockSpace", "BlockSpaceConfig", "NB201Space", "MacroSpace", "BLOCK_CONFIGS",
            "encoding_distance", "get_space", "list_spaces"]

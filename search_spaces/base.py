@@ -13,8 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 
-class ArchError(ValueError):
-    """A malformed or out-of-space architecture; the message says what is accepted."""
+from .errors import ArchError, InputError
 
 
 def encoding_distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
@@ -139,6 +138,50 @@ class SearchSpace(abc.ABC):
 
     def clear_cache(self) -> None:
         """Forget memoised costs (benchmarks time the cold path with this)."""
+
+    # -- facts callers need: no caller outside search_spaces tests a space's name or class ---------
+    def cheapest_arch(self) -> str:
+        """The architecture with the fewest MACs and params (costs grow with every choice, so the
+        minimum is taken slot by slot over the op order that ``_op_cost_order`` defines)."""
+        template = self.from_str(self.default_arch())
+        ops = tuple(min(choices, key=self._op_cost_order) for choices in self.slot_choices(template))
+        return self.to_str(self._with_ops(template, ops))
+
+    def _op_cost_order(self, op):
+        raise NotImplementedError(f"{self.name}: no cost order of operations")
+
+    def arch_def(self, arch, reduced: bool = False) -> list[list[str]] | None:
+        """timm ``arch_def`` block strings of the built network, or None where timm's builder is not used."""
+        return None
+
+    #: One line on how the estimator's reduced network is derived from the full one.
+    reduced_rule: str = ""
+
+    def table_key(self, arch) -> str:
+        """The key of ``arch`` in a per-architecture table (latency, benchmark): its canonical string.
+        Tables keyed by a benchmark's own index are translated by that benchmark's reader."""
+        return self.canonical(arch)
+
+    def accepts_latency_tables(self) -> bool:
+        """Whether per-architecture latency tables exist for this space (finite, enumerable spaces)."""
+        return self.size() is not None and self.size() <= 1_000_000
+
+    def lut_entries(self, arch, resolution: int | None = None, reduced: bool = False) -> list[str]:
+        """Keys of a per-block latency lookup table, one per built layer group, for ``arch``."""
+        raise InputError(f"a per-block latency LUT needs a block space; {self.name} has none")
+
+    def lut_covering_archs(self) -> list[str]:
+        """Architectures whose layers together cover every LUT entry of the space."""
+        raise InputError(f"a per-block latency LUT needs a block space; {self.name} has none")
+
+    def lut_choices(self) -> dict[str, list]:
+        """The per-block choices a LUT must cover (kernel, expansion, SE, ...)."""
+        return {}
+
+    def timm_model_info(self) -> dict | None:
+        """What timm registration needs (head kind, stem/classifier module names, preset name), or None
+        when the space's networks are not timm models retrainable on ImageNet."""
+        return None
 
     def _parse(self, arch):
         # from_str accepts both strings and already-parsed forms, validating either.

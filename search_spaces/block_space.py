@@ -367,6 +367,75 @@ class BlockSpace(SearchSpace):
     def params(self, arch, num_classes=None, reduced=False) -> int:
         return self.cost(arch, None, num_classes, reduced)[1]
 
+    def timm_model_info(self) -> dict:
+        """What a timm registration of this space's networks needs: the head kind, the module names of
+        the stem convolution and the classifier (timm's EfficientNet and MobileNetV3 use the same ones),
+        the preset's timm name, and the full-size input resolution and class count."""
+        return {"head": self.cfg.head, "first_conv": "conv_stem", "classifier": "classifier",
+                "preset": self.cfg.preset_name, "resolution": self.cfg.resolution,
+                "num_classes": self.cfg.num_classes}
+
+    # -- facts callers need ------------------------------------------------------------------
+    @property
+    def reduced_rule(self) -> str:
+        w = self.cfg.reduced_width if self.cfg.width_rule == "fixed" else \
+            f"one multiplier per space making the reduced preset cost {self.cfg.reduced_target_macs / 1e6:g} M MACs"
+        return (f"{self.cfg.reduced_resolution}x{self.cfg.reduced_resolution} input, stem stride 1 and the first "
+                f"stride-2 stage at stride 1 (total stride 8), channels x {w}, same blocks")
+
+    def _op_cost_order(self, op):
+        # costs grow with kernel, expansion and SE, and a skipped block costs nothing
+        return (0, 0, 0, 0) if op == SKIP else (1, op[0], op[1], op[2])
+
+    # -- the per-block latency lookup table (OFA's efficiency model) ------------------------------
+    def lut_choices(self) -> dict[str, list]:
+        return {"kernel": list(self.cfg.kernel_choices), "expansion": [float(e) for e in self.cfg.expansion_choices],
+                "se": list(self.cfg.se_choices)}
+
+    def lut_covering_archs(self) -> list[tuple]:
+        """Networks that together contain every (position, choice): network j uses choice j in every slot;
+        the preset is added, since its blocks may lie outside the choices (mbv3's e2.3, e2.5)."""
+        slots = self.slot_choices(None)
+        choices = [c for c in slots[0] if c != SKIP]
+        archs = [tuple(c for _ in slots) for c in choices]
+        preset = tuple(self.from_str(self.default_arch()))
+        return archs + ([preset] if preset not in archs else [])
+
+    def _lut_block_key(self, b: BlockPlan, c: int, h: int) -> str:
+        act = "relu" if b.relu else self.cfg.act
+        return (f"{b.kind}|in{c}x{h}x{h}|k{b.kernel}|e{float(b.expansion):g}|s{b.stride}|se{int(bool(b.se))}"
+                f"|out{b.out_chs}|{act}")
+
+    def lut_entries(self, arch, resolution: int | None = None, reduced: bool = False,
+                    num_classes: int | None = None) -> list[str]:
+        """The LUT keys (stem, blocks..., head) whose entries add up to ``arch``'s latency."""
+        res = resolution or self.default_resolution(reduced)
+        stem_c, plans, feats = self.plan(arch, reduced)
+        stem_stride = 1 if reduced else 2
+        h = stride_out(res, 3, stem_stride)
+        keys = [f"stem|in3x{res}x{res}|s{stem_stride}|out{stem_c}|{self.cfg.act}"]
+        c = stem_c
+        for b in plans:
+            keys.append(self._lut_block_key(b, c, h))
+            c, h = b.out_chs, stride_out(h, b.kernel, b.stride)
+        keys.append(f"head|{self.cfg.head}|in{c}x{h}x{h}|feat{feats}|cls{num_classes or self.num_classes}")
+        return keys
+
+    def lut_parts(self, model, arch, resolution: int | None = None, reduced: bool = False,
+                  num_classes: int | None = None) -> list[tuple[str, object]]:
+        """(key, callable) per LUT entry of ``model`` (built from ``arch``), in forward order: feeding each
+        callable the previous one's output runs the whole network."""
+        keys = self.lut_entries(arch, resolution, reduced, num_classes)
+        blocks = [blk for stage in model.blocks for blk in stage]
+        if len(blocks) != len(keys) - 2:
+            raise RuntimeError(f"{self.name}: plan has {len(keys) - 2} blocks, the model {len(blocks)}")
+        stem = lambda t, m=model: m.bn1(m.conv_stem(t))  # noqa: E731
+        if self.cfg.head == "efficientnet":
+            head = lambda t, m=model: m.forward_head(m.bn2(m.conv_head(t)))  # noqa: E731
+        else:
+            head = lambda t, m=model: m.forward_head(t)  # noqa: E731
+        return list(zip(keys, [stem, *blocks, head]))
+
 
 _MAKE_DIVISIBLE = None
 

@@ -1,17 +1,16 @@
 """NAS-Bench-201: 6 edges x 5 operations = 15,625 cells."""
 from __future__ import annotations
 
-import csv
 import itertools
-import os
 import re
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from .base import ArchError, SearchSpace
-from .nb201_net import EDGES, NB201Network, ReducedNB201
+
+# Canonical edge order of the NB201 string |a~0|+|b~0|c~1|+|d~0|e~1|f~2|: (to_node, from_node).
+EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 _CONV_K = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
@@ -39,50 +38,23 @@ def _adjacency() -> np.ndarray:
 
 _A = _adjacency()
 
-BENCHMARK_ENV = "MOTE_NB201_BENCHMARK"
-
-
-def _default_benchmark_candidates() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    return [here.parent.parent / "shared" / "data" / "nb201" / "benchmark.csv",
-            Path.cwd().parent / "shared" / "data" / "nb201" / "benchmark.csv"]
-
-
-def find_benchmark(path: str | os.PathLike | None = None) -> Path:
-    """Locate NB201's benchmark.csv: the argument, $MOTE_NB201_BENCHMARK, or ../shared/data."""
-    cands = [Path(path)] if path else []
-    if os.environ.get(BENCHMARK_ENV):
-        cands.append(Path(os.environ[BENCHMARK_ENV]))
-    if not path:
-        cands += _default_benchmark_candidates()
-    for c in cands:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(
-        "NB201 benchmark table not found (looked at: " + ", ".join(map(str, cands)) +
-        f"); pass its path or set {BENCHMARK_ENV} to a CSV with 'index' and 'arch' columns")
-
-
 class NB201Space(SearchSpace):
     """Cells as tuples of 6 op names in the order of the NB201 string.
 
-    The NB201 index of a cell is the benchmark's own (a fixed, arbitrary order), so it is
-    read from a table with ``index`` and ``arch`` columns rather than computed.
+    The NB201 index of a cell is the benchmark's own (a fixed, arbitrary order); its reader
+    (``mobile_mote.benchmarks.nb201.NB201Index``) translates, the space never reads a table.
     """
 
     name = "nb201"
     ops = OPS
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 5, reduced_channels: int = 32,
-                 num_classes: int = 10, resolution: int = 32, benchmark: str | None = None):
+                 num_classes: int = 10, resolution: int = 32):
         self.channels = channels
         self.cells_per_stage = cells_per_stage
         self.reduced_channels = reduced_channels
         self.num_classes = num_classes
         self.resolution = resolution
-        self._benchmark = benchmark
-        self._index: dict[tuple, int] | None = None
-        self._by_index: list[tuple] | None = None
 
     # -- strings ---------------------------------------------------------------------
     def to_str(self, arch) -> str:
@@ -100,8 +72,6 @@ class NB201Space(SearchSpace):
         if not isinstance(text, str):
             raise ArchError(f"nb201: expected a cell string, got {type(text).__name__}")
         s = text.strip()
-        if s.isdigit():
-            return self.arch_at(int(s))
         groups = s.split("+")
         if len(groups) != 3:
             raise ArchError(f"nb201: {text!r} is not a cell; expected "
@@ -142,6 +112,12 @@ class NB201Space(SearchSpace):
     def default_arch(self) -> str:
         return self.to_str(("nor_conv_3x3",) * 6)
 
+    reduced_rule = ("stem 3x3 conv to 32 channels + BN, one cell at full resolution, 4x4 average pooling, "
+                    "one cell, global pooling, linear (32 channels throughout)")
+
+    def _op_cost_order(self, op):
+        return OPS.index(op)  # none first: no MACs, no params
+
     def encode(self, arch) -> tuple[np.ndarray, np.ndarray]:
         ops = self._parse(arch)
         X = np.zeros((_N_NODES, len(_X_COLS)), dtype=np.float32)
@@ -158,36 +134,9 @@ class NB201Space(SearchSpace):
     def size(self) -> int:
         return len(OPS) ** len(EDGES)
 
-    # -- the benchmark's index ----------------------------------------------------------
-    def _load_index(self) -> None:
-        if self._index is not None:
-            return
-        path = find_benchmark(self._benchmark)
-        by_index: dict[int, tuple] = {}
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"index", "arch"} <= set(reader.fieldnames):
-                raise ArchError(f"nb201: {path} has no 'index' and 'arch' columns")
-            for row in reader:
-                by_index[int(row["index"])] = self.from_str(row["arch"])
-        n = self.size()
-        if sorted(by_index) != list(range(n)):
-            raise ArchError(f"nb201: {path} does not hold indices 0..{n - 1} exactly once")
-        self._by_index = [by_index[i] for i in range(n)]
-        self._index = {ops: i for i, ops in enumerate(self._by_index)}
-
-    def index_of(self, arch) -> int:
-        self._load_index()
-        return self._index[self._parse(arch)]
-
-    def arch_at(self, index: int) -> tuple[str, ...]:
-        self._load_index()
-        if not 0 <= index < len(self._by_index):
-            raise ArchError(f"nb201: index {index} out of range 0..{len(self._by_index) - 1}")
-        return self._by_index[index]
-
     # -- models and costs ---------------------------------------------------------------
     def build(self, arch, num_classes: int | None = None, reduced: bool = False):
+        from .nb201_net import NB201Network, ReducedNB201  # torch, only when a model is built
         ops = self._parse(arch)
         nc = num_classes or self.num_classes
         if reduced:

@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Canonical edge order of the NB201 string |a~0|+|b~0|c~1|+|d~0|e~1|f~2|: (to_node, from_node).
-EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+from .nb201 import EDGES
 
 
 class ReLUConvBN(nn.Sequential):

@@ -41,7 +41,9 @@ def test_resolution_and_reduced(capsys):
     rc, out, _ = _run(capsys, "--space", "mbv2", "--arch", "mobilenetv2_100", "--resolution", "160", "--compact")
     assert rc == 0 and json.loads(out)["resolution"] == 160
     assert json.loads(out)["macs"] < 300_774_272
-    rc, out, _ = _run(capsys, "--space", "nb201", "--arch", "0", "--reduced", "--compact")
+    rc, out, _ = _run(capsys, "--space", "nb201", "--arch",
+                   "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+                   "--reduced", "--compact")
     rec = json.loads(out)
     assert rc == 0 and rec["reduced"] is True and rec["resolution"] == 32
 
@@ -65,7 +67,7 @@ def test_check_reports_three_counters(capsys):
      "kernel"),
     (["--space", "mbv3", "--arch", "k3e4,k3e3|skip,k5e3se,k5e3se|k3e6,k3e2.5,k3e2.3,k3e2.3|k3e6se,k3e6se|"
                                    "k5e6se,k5e6se,k5e6se"], "cannot be skipped"),
-    (["--space", "nb201", "--arch", "15625"], "out of range"),
+    (["--space", "nb201", "--arch", "15625"], "not a cell"),  # indices belong to the benchmark reader
     (["--space", "mbv2", "--arch", "mobilenetv2_100", "--resolution", "0"], "resolution"),
     (["--space", "mbv2", "--arch", "mobilenetv2_100", "--num-classes", "-1"], "num_classes"),
     (["--space", "nb201", "--arch", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--resolution", "33",

@@ -1,7 +1,7 @@
 """The proxy-data fallback chain works offline."""
 import numpy as np
 
-from mobile_mote import default_data
+from mobile_mote.data import default_data
 
 
 def test_offline_fallback_is_real_mnist(tmp_path, monkeypatch, capsys):

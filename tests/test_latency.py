@@ -9,7 +9,7 @@ import torch
 
 from mobile_mote import cli
 from mobile_mote.errors import InputError
-from mobile_mote.latency import (build_lut, load_lut, lut_keys, measure_onnxruntime, measure_torch, predict,
+from mobile_mote.efficiency.latency import (build_lut, load_lut, lut_keys, measure_onnxruntime, measure_torch, predict,
                                  save_lut)
 from search_spaces import get_space
 
@@ -94,8 +94,6 @@ def test_predict_outside_lut_is_input_error(tiny_lut):
 # -- CLI ------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def mote(monkeypatch, capsys):
-    if "cmd_latency" not in cli._COMMAND_MODULES:
-        monkeypatch.setattr(cli, "_COMMAND_MODULES", (*cli._COMMAND_MODULES, "cmd_latency"))
 
     def run(*argv):
         rc = cli.main(list(argv))

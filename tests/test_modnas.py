@@ -93,7 +93,7 @@ def test_embedding_is_min_max_normalised_and_rejects_flat_devices():
 @pytest.fixture(scope="module")
 def nb201_latencies(shared_data, nb201_benchmark_csv):
     from search_spaces import get_space
-    space = get_space("nb201", benchmark=str(nb201_benchmark_csv))
+    space = _nb201_indexed(nb201_benchmark_csv)
     return DeviceLatencies.from_csv(shared_data / "nb201" / "latency_ms.csv", space, TRAIN_DEVICES + TEST_DEVICES)
 
 
@@ -142,7 +142,7 @@ def test_hypernetwork_bins_preferences_and_mixes_devices():
 
 @pytest.fixture(scope="module")
 def proxy_train(shared_data):
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
     return load_proxy_data(shared_data / "proxy_cifar100_10" / "train").subset(40)
 
 
@@ -224,3 +224,10 @@ def test_cli_modnas_runs_and_refuses_bad_input(shared_data, nb201_benchmark_csv,
         assert main(base + ["--out", out, "--set", "epochs=1"] + bad) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], err
+
+
+def _nb201_indexed(benchmark_csv):
+    """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
+    from mobile_mote.benchmarks.nb201 import NB201Index
+    from search_spaces import get_space
+    return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))

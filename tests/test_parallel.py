@@ -41,7 +41,7 @@ HELPER = textwrap.dedent('''
     torch.set_num_threads(1)
     from mobile_mote.estimators.mote import MOTE
     from mobile_mote.parallel import ParallelScorer
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
 
     out, data_path, plan_path = sys.argv[1:4]
     plan = json.loads(open(plan_path).read())
@@ -94,7 +94,7 @@ def single_process(proxy_path):
     import torch
     from accelerate import PartialState
 
-    from mobile_mote.proxy_data import load_proxy_data
+    from mobile_mote.data.proxy_data import load_proxy_data
     assert "WORLD_SIZE" not in os.environ
     before = torch.get_num_threads()
     torch.set_num_threads(1)

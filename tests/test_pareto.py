@@ -140,7 +140,7 @@ def test_tool_main_tiny(tmp_path, nb201_pareto):
         assert 0 <= r["hv_ratio"] <= 1 + 1e-12 and r["igd"] >= 0
 
     # a precomputed score file: only its cells are evaluated; found front still scored with the truth
-    from mobile_mote.nb201_table import load_nb201_table
+    from mobile_mote.benchmarks.nb201 import load_nb201_table
     table = load_nb201_table(bench)
     archs = list(table)[:40]
     scores = tmp_path / "s.jsonl"
@@ -156,7 +156,7 @@ def test_tool_main_tiny(tmp_path, nb201_pareto):
 def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto):
     bench = SHARED / "nb201" / "benchmark.csv"
     from search_spaces import get_space
-    space = get_space("nb201", benchmark=str(bench))
+    space = _nb201_indexed(bench)
     # a hand-made fronts.json: the true front's fastest and most accurate cells plus a poor one
     best = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     fast = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
@@ -183,3 +183,10 @@ def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto
     f.write_text("{not json")
     assert nb201_pareto.main(args) == 2
     assert "fronts.json" in capsys.readouterr().err
+
+
+def _nb201_indexed(benchmark_csv):
+    """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
+    from mobile_mote.benchmarks.nb201 import NB201Index
+    from search_spaces import get_space
+    return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))

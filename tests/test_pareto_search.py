@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from mobile_mote.cli import main
-from mobile_mote.constraints import Costs
+from mobile_mote.efficiency.constraints import Costs
 from mobile_mote.errors import InputError
-from mobile_mote.latency import LUT_FORMAT, covering_archs, lut_keys, predict
+from mobile_mote.efficiency.latency import LUT_FORMAT, covering_archs, lut_keys, predict
 from mobile_mote.pareto import dominates, non_dominated_sort, ranks_and_crowding
-from mobile_mote.search.algorithms import rng_from_state
+from mobile_mote.search import drive
 from mobile_mote.search.nsga import NSGA2, ParetoConfig, finite_objectives
 from search_spaces import get_space
 
@@ -25,19 +25,23 @@ def _toy_objectives(space):
 
 
 def _drive(cfg, space, objectives_of, stop_after=None, state=None):
-    """Run NSGA2 in memory; returns (state, per-generation (parents, proposed, survivors))."""
-    algo = NSGA2(space, cfg)
-    state = state or algo.initial_state()
-    log = []
-    while not state["done"] and (stop_after is None or state["generation"] < stop_after):
-        rng = rng_from_state(state["rng"], cfg.seed)
-        parents = list(state["population"])
-        proposed, _ = algo.propose(state, objectives_of, rng)
-        algo.accept(state, proposed, objectives_of)
-        state["rng"] = rng.bit_generator.state
-        state = json.loads(json.dumps(state))  # what the store keeps is all there is
-        log.append((parents, proposed, list(state["population"])))
-    return state, log
+    """Run NSGA2 through the search driver in memory; returns (state as the store would keep it,
+    per-generation (parents, proposed, survivors))."""
+    algo = NSGA2(space, cfg, objectives=lambda archs, _records: objectives_of(archs))
+    algo.start(json.loads(json.dumps(state)) if state else None)  # what the store keeps is all there is
+    log, parents, kept = [], [], {}
+
+    def evaluate(archs, _follow):
+        parents[:] = list(algo.state["population"])
+        return [{"arch": a} for a in archs], len(archs)
+
+    def commit(records, step, st):
+        kept["state"] = st
+        log.append((list(parents), [r["arch"] for r in records], list(st["population"])))
+
+    steps = None if stop_after is None else max(0, stop_after - algo.state["generation"])
+    drive(algo, cfg.seed, evaluate, commit, max_steps=steps)
+    return kept.get("state", json.loads(json.dumps(algo.state))), log
 
 
 def test_nsga2_survivors_are_non_dominated_first_and_nothing_is_evaluated_twice():
@@ -185,12 +189,13 @@ def test_resume_extends_a_run_like_a_straight_one(tmp_path, shared_data):
 
 
 def test_resume_after_a_crash_in_the_scorer(tmp_path, shared_data):
+    from mobile_mote.estimators import get_estimator
+    from mobile_mote.search import RunSpec, run as run_pareto
     from mobile_mote.search.nsga import ParetoConfig
-    from mobile_mote.search.pareto_run import ParetoSpec, run_pareto
-    from mobile_mote.search.runner import LocalScorer
+    from mobile_mote.search.scorer import LocalScorer
 
     def spec(name):
-        return ParetoSpec(name=name, space="nb201", objectives=("score", "latency"), estimator="params",
+        return RunSpec(name=name, space="nb201", objectives=("score", "latency"), estimator="params",
                           pareto=ParetoConfig(population=6, generations=3),
                           latency_table=str(shared_data / "nb201" / "latency_ms.csv"), latency_device="pixel2",
                           seed=2, runs_dir=str(tmp_path))
@@ -204,7 +209,7 @@ def test_resume_after_a_crash_in_the_scorer(tmp_path, shared_data):
                 raise RuntimeError("the machine went away")
             return super().score(archs)
 
-    crash = Crashing("nb201", "params", {}, None, 2, "cpu")
+    crash = Crashing(get_space("nb201"), get_estimator("params"), None, 2, "cpu")
     with pytest.raises(RuntimeError):
         run_pareto(spec("crashed"), scorer=crash, progress=False)
     assert not (tmp_path / "crashed" / "front.json").exists()
@@ -296,8 +301,7 @@ def _fake_lut(space) -> dict:
     """A LUT with made-up times (deterministic per key) that covers every block of the space."""
     lut = {"format": LUT_FORMAT, "space": space.name, "reduced": False, "resolution": 224, "num_classes": 1000,
            "device": "made-up", "statistic": "median_ms",
-           "choices": {"kernel": list(space.cfg.kernel_choices), "expansion": list(space.cfg.expansion_choices),
-                       "se": list(space.cfg.se_choices)}, "entries": {}}
+           "choices": space.lut_choices(), "entries": {}}
     for arch in covering_archs(space):
         for k in lut_keys(lut, space, arch):
             lut["entries"][k] = {"median_ms": 0.05 + (sum(map(ord, k)) % 97) / 100}

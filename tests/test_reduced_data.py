@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mobile_mote.cli import main
-from mobile_mote.proxy_data import ProxyDataError, load_proxy_data
-from mobile_mote.reduced_data import PRESETS, make_reduced_dataset, match_labels, select_labels
+from mobile_mote.data.proxy_data import ProxyDataError, load_proxy_data
+from mobile_mote.data.reduced_data import PRESETS, make_reduced_dataset, match_labels, select_labels
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "proxy_cifar100_10"
 needs_shared = pytest.mark.skipif(not (SHARED / "train").is_dir(),
@@ -97,7 +97,7 @@ def test_lite0_weights_classify_real_photos():
     import sklearn
     from PIL import Image
 
-    from mobile_mote.embedders import get_embedder
+    from mobile_mote.data.embedders import get_embedder
     e = get_embedder("efficientnet_lite0", device="cpu")
     files = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
              Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",

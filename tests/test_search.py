@@ -6,14 +6,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mobile_mote.cli import main
-from mobile_mote.constraints import Constraint, Costs, cheapest_arch, parse_constraints
-from mobile_mote.search.algorithms import MoteNAS, SearchConfig, rng_from_state
+from mobile_mote.efficiency.constraints import Constraint, Costs, cheapest_arch, parse_constraints
+from mobile_mote.search import drive
+from mobile_mote.search.algorithms import MoteNAS, SearchConfig
 from search_spaces import get_space
 
 # A small but real MOTE configuration: deterministic time so two runs give identical records.
@@ -22,20 +22,20 @@ FAST_MOTE = ["--set", "epochs=1", "--set", "points=2", "--set", "images_per_clas
 
 
 def _drive(space, cfg, constraint, score_fn):
-    """Run the algorithm with an in-memory score function; return the state and per-iteration tops."""
+    """Run the algorithm through the search driver with an in-memory score function (no store);
+    return the state, the scores and per-iteration (iteration, top cells, proposed, B)."""
     costs = Costs(space)
     algo = MoteNAS(space, cfg, lambda a: constraint.admits(costs(a)), [lambda a: constraint.admits(costs(a))])
-    state, scores, log = algo.initial_state(), {}, []
-    while not state["done"]:
-        rng = rng_from_state(state["rng"], cfg.seed)
-        top = algo.top_cells(state["pool"], scores)
-        proposed, info = algo.propose(state, scores, rng)
-        for a in proposed:
-            scores[a] = score_fn(a)
-        log.append((state["iteration"], top, proposed, state["batch"]))
-        algo.accept(state, proposed)
-        state["rng"] = rng.bit_generator.state
-    return state, scores, log, costs
+    algo.start()
+    log = []
+
+    def evaluate(archs, _follow):
+        log.append((algo.state["iteration"], algo.top_cells(algo.state["pool"], algo.scores), archs,
+                    algo.state["batch"]))
+        return [{"arch": a, "score": score_fn(a)} for a in archs], len(archs)
+
+    drive(algo, cfg.seed, evaluate)
+    return algo.state, algo.scores, log, costs
 
 
 @pytest.mark.parametrize("space_name", ["nb201", "mbv2"])

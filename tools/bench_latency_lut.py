@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from mobile_mote.latency import build_lut, measure_torch, predict, save_lut  # noqa: E402
+from mobile_mote.efficiency.latency import build_lut, measure_torch, predict, save_lut  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 

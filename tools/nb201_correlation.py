@@ -20,17 +20,16 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from mobile_mote.correlation import (TARGETS, mote_views, plot_ranks, plot_tau_cost, rank_agreement,  # noqa: E402
                                      read_jsonl, table_baselines)
 from mobile_mote.errors import InputError  # noqa: E402
-from mobile_mote.estimators import get_estimator  # noqa: E402
+from mobile_mote.estimators import estimator_config, get_estimator  # noqa: E402
 from mobile_mote.estimators.mote import rescore_population  # noqa: E402
-from mobile_mote.nb201_table import load_nb201_table  # noqa: E402
+from mobile_mote.benchmarks.nb201 import load_nb201_table  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
-from mobile_mote.proxy_data import load_proxy_data  # noqa: E402
-from mobile_mote.scoring import estimator_config, sample_archs, score_archs  # noqa: E402
+from mobile_mote.data.proxy_data import load_proxy_data  # noqa: E402
+from mobile_mote.scoring import sample_archs, score_archs  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -54,7 +53,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mobile_mote.cmd_score import _parse_set
+    from mobile_mote.cli.args import parse_set as _parse_set
     try:
         table = load_nb201_table(args.benchmark)
         data = load_proxy_data(args.proxy_data)

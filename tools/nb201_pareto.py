@@ -47,10 +47,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from mobile_mote.errors import InputError  # noqa: E402
-from mobile_mote.nb201_table import load_nb201_table  # noqa: E402
+from mobile_mote.benchmarks.nb201 import NB201Index, load_nb201_table  # noqa: E402
 from mobile_mote.pareto import hypervolume_2d, igd, normalise, pareto_front  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from search_spaces import get_space  # noqa: E402
@@ -91,7 +90,7 @@ def parse_args(argv=None):
 def load_objectives(benchmark: str, latency: str, devices: list[str]):
     """(space, error[15625], {device: latency[15625]}) indexed by NB201 index."""
     table = load_nb201_table(benchmark)
-    space = get_space("nb201", benchmark=benchmark)
+    space = NB201Index.from_csv(benchmark).bind(get_space("nb201"))
     n = space.size()
     err = np.full(n, np.nan)
     for arch, row in table.items():
@@ -127,12 +126,12 @@ class LiveScores:
 
     def __init__(self, space, estimator: str, profile: str, proxy_data: str, cache: Path, device: str):
         from mobile_mote.estimators import get_estimator
-        from mobile_mote.proxy_data import load_proxy_data
+        from mobile_mote.data.proxy_data import load_proxy_data
         from mobile_mote.scoring import estimator_config
         self.space, self.device = space, device
         self.est = get_estimator(estimator, **estimator_config(estimator, profile))
-        from mobile_mote.search.runner import DATA_FREE
-        self.data = None if estimator in DATA_FREE else load_proxy_data(proxy_data)
+        from mobile_mote.estimators import estimator_class
+        self.data = load_proxy_data(proxy_data) if estimator_class(estimator).needs_data else None
         self.config_hash = self.est.config_hash()
         self.data_source = "none" if self.data is None else str(Path(proxy_data).resolve())
         self.label = f"live:{estimator}/{profile}"
@@ -222,31 +221,30 @@ def random_search(obj: Objective, n: int, rng: np.random.Generator) -> np.ndarra
     return rng.choice(pool, size=min(n, len(pool)), replace=False)
 
 
-def nsga2_search(obj: Objective, space, n: int, pop_size: int, rng: np.random.Generator) -> np.ndarray:
+def nsga2_search(obj: Objective, space, n: int, pop_size: int, seed) -> np.ndarray:
     """Indices of every evaluated cell (distinct, at most n): the library's NSGA-II
-    (mobile_mote.search.nsga.NSGA2) with a budget of n evaluations; cells the accuracy source lacks
-    are infeasible, so they are never proposed."""
-    from mobile_mote.search.nsga import NSGA2, ParetoConfig
+    (mobile_mote.search.nsga.NSGA2) run by the search driver with a budget of n evaluations; cells the
+    accuracy source lacks are infeasible, so they are never proposed. ``seed`` seeds the driver's RNG."""
+    from mobile_mote.search import NSGA2, ParetoConfig, drive
 
     pool = obj.available()
     allowed = None if obj.scores is None else set(pool.tolist())
     budget = min(n, len(pool))
     cfg = ParetoConfig(objectives=("score", "latency"), population=max(2, min(pop_size, budget)),
                        generations=budget, budget=budget)  # the budget ends the search
-    if allowed is None:
-        algo = NSGA2(space, cfg)
-    else:  # random draws come from the scored cells only
-        algo = NSGA2(space, cfg, lambda a: space.index_of(a) in allowed,
-                     lambda r: space.to_str(space.arch_at(int(pool[r.integers(len(pool))]))))
 
-    def objectives_of(archs: list[str]) -> np.ndarray:
+    def objectives(archs: list[str], _records) -> np.ndarray:
         return obj(np.asarray([space.index_of(a) for a in archs], dtype=int))
 
-    state = algo.initial_state()
-    while not state["done"]:
-        proposed, _ = algo.propose(state, objectives_of, rng)
-        algo.accept(state, proposed, objectives_of)
-    return np.asarray([space.index_of(a) for a in state["archive"]], dtype=int)
+    if allowed is None:
+        algo = NSGA2(space, cfg, objectives=objectives)
+    else:  # random draws come from the scored cells only
+        algo = NSGA2(space, cfg, lambda a: space.index_of(a) in allowed,
+                     lambda r: space.to_str(space.arch_at(int(pool[r.integers(len(pool))]))), objectives)
+    algo.start()
+    # the true objectives are looked up, not scored: every proposal is "evaluated" at once
+    drive(algo, seed, lambda archs, _follow: ([{"arch": a} for a in archs], len(archs)))
+    return np.asarray([space.index_of(a) for a in algo.state["archive"]], dtype=int)
 
 
 # -- evaluation -------------------------------------------------------------------------------------
@@ -300,9 +298,9 @@ def run(args) -> dict:
             for method in METHODS:
                 ratios, igds = [], []
                 for seed in seeds:
-                    rng = np.random.default_rng([seed, n, METHODS.index(method)])
-                    ev = (random_search(obj, n, rng) if method == "random"
-                          else nsga2_search(obj, space, n, pop, rng))
+                    stream = [seed, n, METHODS.index(method)]
+                    ev = (random_search(obj, n, np.random.default_rng(stream)) if method == "random"
+                          else nsga2_search(obj, space, n, pop, stream))
                     found = ev[pareto_front(obj(ev))]  # what the search itself deems non-dominated
                     P = true_points(found, err, lat, lo, hi)
                     hv = hypervolume_2d(P, REF)

@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from mobile_mote.constraints import Constraint  # noqa: E402
+from mobile_mote.efficiency.constraints import Constraint  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from mobile_mote.scoring import estimator_config  # noqa: E402
 from mobile_mote.search.algorithms import SearchConfig  # noqa: E402
-from mobile_mote.search.runner import RunSpec, run_search  # noqa: E402
+from mobile_mote.search import RunSpec, run as run_search  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="run")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     args = p.parse_args(argv)
-    from mobile_mote.cmd_score import _parse_set
+    from mobile_mote.cli.args import parse_set as _parse_set
     try:
         if args.scores:
             from mobile_mote.estimators.simple import read_scores

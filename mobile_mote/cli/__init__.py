@@ -1,6 +1,8 @@
 """`mote`: a thin command line over the Python API. Bad input exits 2 with one line.
 
-Each sub-command lives in its own ``cmd_*`` module exposing ``register(subparsers)``.
+Each sub-command lives in its own module of this package exposing ``register(subparsers)``; a
+command module imports torch, timm and the heavy parts of the package only inside the function that
+runs it, so ``mote --help`` and every input error answer at once.
 """
 from __future__ import annotations
 
@@ -8,28 +10,19 @@ import argparse
 import importlib
 import sys
 
-from search_spaces import ArchError
-
-from .errors import InputError
+from ..errors import InputError
 
 MACS_NOTE = ("MACs = multiply-accumulates of conv and linear layers (what papers call FLOPs); "
              "BN, activations and pooling excluded.")
 
-_COMMAND_MODULES = ("cmd_flops", "cmd_score", "cmd_make_rd", "cmd_search", "cmd_pareto", "cmd_export", "cmd_retrain",
-                    "cmd_latency", "cmd_modnas")
+COMMANDS = ("flops", "score", "make_rd", "search", "pareto", "export", "retrain", "latency", "modnas")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mote", description="MOTE-NAS for mobile image classifiers. " + MACS_NOTE)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"mobile_mote.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"mobile_mote.{name}":
-                raise
-            continue
-        mod.register(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return p
 
 
@@ -38,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ArchError, InputError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"mote {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from search_spaces import get_space, list_spaces
 
 
 def _flops(args) -> int:
-    from .costs import count_arch
+    from ..efficiency.costs import count_arch
     rec = count_arch(args.space, args.arch, args.resolution, args.num_classes, args.reduced, args.check)
     print(json.dumps(rec, indent=None if args.compact else 2))
     return 0
@@ -22,7 +22,7 @@ def _spaces(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli import MACS_NOTE
+    from . import MACS_NOTE
     f = sub.add_parser("flops", help="MACs ('FLOPs') and params of one architecture", description=MACS_NOTE)
     f.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     f.add_argument("--arch", required=True, help="architecture string or preset name (e.g. mobilenetv2_100)")

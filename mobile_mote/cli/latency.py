@@ -4,16 +4,15 @@ from __future__ import annotations
 import json
 import sys
 
-from search_spaces import get_space, list_spaces
-
-from .errors import InputError
+from ..errors import InputError
 
 
 def _latency(args) -> int:
+    from search_spaces import get_space
     space = get_space(args.space)
-    arch = space.canonical(args.arch) if hasattr(space, "canonical") else args.arch
+    arch = space.canonical(args.arch)
     if args.lut:
-        from .latency import load_lut, predict
+        from ..efficiency.latency import load_lut, predict
         lut = load_lut(args.lut)
         if lut.get("space") != args.space:
             raise InputError(f"LUT {args.lut} was built for space {lut.get('space')!r}, not {args.space!r}")
@@ -21,7 +20,7 @@ def _latency(args) -> int:
             raise InputError(f"LUT {args.lut} was built at resolution {lut['resolution']}, not {args.resolution}")
         if args.reduced != bool(lut["reduced"]):
             raise InputError(f"LUT {args.lut} was built for the {'reduced' if lut['reduced'] else 'full'} network")
-        from .latency import lut_space
+        from ..efficiency.latency import lut_space
         ms, parts = predict(lut, lut_space(lut), arch, detail=True)
         rec = {"space": args.space, "arch": arch, "latency_ms": round(ms, 4), "source": "lut", "lut": str(args.lut),
                "resolution": lut["resolution"], "device": lut["device"], "batch": lut["batch"],
@@ -32,10 +31,10 @@ def _latency(args) -> int:
         if args.backend == "onnxruntime":
             if args.device != "cpu":
                 raise InputError(f"--backend onnxruntime runs on cpu; got --device {args.device!r}")
-            from .latency import measure_onnxruntime
+            from ..efficiency.latency import measure_onnxruntime
             m = measure_onnxruntime(model, resolution, args.batch, args.warmup, args.repeats, args.threads)
         else:
-            from .latency import measure_torch
+            from ..efficiency.latency import measure_torch
             m = measure_torch(model, resolution, args.device, args.batch, args.warmup, args.repeats, args.threads)
         rec = {"space": args.space, "arch": arch, "latency_ms": round(m["median_ms"], 4), "source": "measured", **m}
     print(json.dumps(rec, indent=None if args.compact else 2))
@@ -43,11 +42,11 @@ def _latency(args) -> int:
 
 
 def _latency_lut(args) -> int:
-    from .latency import build_lut, save_lut
+    from search_spaces import get_space
+
+    from ..efficiency.latency import build_lut, save_lut
     space = get_space(args.space)
-    from search_spaces import BlockSpace
-    if not isinstance(space, BlockSpace):
-        raise InputError(f"a latency LUT needs a block space; got {args.space!r}; accepted: mbv2, mbv3")
+    space.lut_covering_archs()  # InputError for a space without a per-block LUT
 
     def progress(i, n, e):
         if not args.quiet:
@@ -63,6 +62,7 @@ def _latency_lut(args) -> int:
 
 
 def _common(p) -> None:
+    from search_spaces import list_spaces
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--batch", type=int, default=1)

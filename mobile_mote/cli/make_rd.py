@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _labels_arg(args):
@@ -12,7 +12,7 @@ def _labels_arg(args):
         raise InputError("--preset and --labels exclude each other; give one")
     labels = args.preset or args.labels
     if labels is not None and args.r is not None:
-        from .reduced_data import resolve_labels
+        from ..data.reduced_data import resolve_labels
         n = len(resolve_labels(labels)[0])
         if args.r != n:
             raise InputError(f"--r {args.r} disagrees with the {n} labels given; leave --r out with a label list")
@@ -22,7 +22,7 @@ def _labels_arg(args):
 def _make_rd(args) -> int:
     import torch
 
-    from .reduced_data import make_reduced_dataset
+    from ..data.reduced_data import make_reduced_dataset
     if args.threads:
         torch.set_num_threads(args.threads)
     labels = _labels_arg(args)
@@ -51,8 +51,8 @@ def _positive(s: str) -> int:
 
 
 def register(sub) -> None:
-    from .embedders import DEFAULT_EMBEDDER, EMBEDDERS
-    from .reduced_data import PRESETS, RULES, SOURCES
+    from ..data.embedders import DEFAULT_EMBEDDER, EMBEDDERS
+    from ..data.reduced_data import PRESETS, RULES, SOURCES
     p = sub.add_parser(
         "make-rd", help="build a reduced data set (embed, cluster label means, one label per cluster)",
         description="Embed every training image with a pretrained CNN, average per label, K-means the label "

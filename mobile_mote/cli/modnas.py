@@ -4,16 +4,16 @@ from __future__ import annotations
 import json
 import sys
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _modnas(args) -> int:
     from search_spaces import get_space
-    from .cmd_score import _parse_set
-    from .default_data import resolve_proxy_data
-    from .modnas import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies, ModnasTrainer, config_for
+    from .args import parse_set
+    from ..data.default_data import resolve_proxy_data
+    from ..modnas import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies, ModnasTrainer, config_for
 
-    overrides = _parse_set(args.set)
+    overrides = parse_set(args.set)
     if "seed" in overrides:
         raise InputError("give the seed with --seed, not --set seed=...")
     pred = {k[len("predictor_"):]: overrides.pop(k) for k in list(overrides) if k.startswith("predictor_")}
@@ -26,7 +26,8 @@ def _modnas(args) -> int:
         raise InputError("--train-devices and --test-devices need at least one device each")
     if set(train) & set(test):
         raise InputError(f"train and test devices overlap: {', '.join(sorted(set(train) & set(test)))}")
-    space = get_space("nb201", benchmark=args.benchmark) if args.benchmark else get_space("nb201")
+    from ..benchmarks.nb201 import NB201Index
+    space = NB201Index.beside(args.latency_table, args.benchmark).bind(get_space("nb201"))
     lat = DeviceLatencies.from_csv(args.latency_table, space, [*train, *test])
     data = resolve_proxy_data(args.proxy_data)
     trainer = ModnasTrainer(cfg, data, lat, args.out, train, test, args.device)
@@ -47,13 +48,13 @@ def _devices(text: str | None, default: tuple[str, ...]) -> list[str]:
 
 
 def register(sub) -> None:
-    from .modnas import PROFILES
+    from ..profiles import MODNAS_PROFILES as PROFILES
     p = sub.add_parser("modnas", help="MODNAS: a preference- and device-conditioned hypernetwork over NB201",
                        description="Train MODNAS's MetaHypernetwork H(r, d) through a weight-sharing NB201 supernet "
                        "on the reduced data and a device-conditioned latency predictor (MGDA across training devices), "
                        "then map 24 preference rays per device to cells.")
     p.add_argument("--latency-table", required=True, help="NB201 latency_ms.csv (index + one column per device)")
-    p.add_argument("--benchmark", help="NB201 benchmark.csv (maps cells to table rows; default: found as `mote search` finds it)")
+    p.add_argument("--benchmark", help="NB201 benchmark.csv (maps cells to table rows; default: benchmark.csv beside --latency-table)")
     p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
     p.add_argument("--profile", default="paper", choices=list(PROFILES),
                    help="paper (MODNAS's settings, a GPU job), cpu (reduced supernet, minutes on CPU), tiny (tests)")

@@ -4,27 +4,17 @@ from __future__ import annotations
 import json
 import sys
 
-from .errors import InputError
-
-# NSGA-II settings per profile; the estimator's own profile options live in estimators/mote.py.
-PARETO_PROFILES = {
-    "paper": {"population": 50, "generations": 20},
-    "official": {"population": 50, "generations": 20},
-    "tiny": {"population": 6, "generations": 2},  # tests and CPU demos only
-}
-
 
 def pareto_spec_from_args(args):
-    from .cmd_score import _parse_set
-    from .constraints import Constraint, parse_constraints
-    from .scoring import estimator_config
-    from .search.nsga import ParetoConfig
-    from .search.pareto_run import ParetoSpec
+    from ..efficiency import Constraint, parse_constraints
+    from ..estimators import estimator_config
+    from ..profiles import profile
+    from ..search.nsga import ParetoConfig
+    from ..search.spec import RunSpec
+    from .args import parse_set
 
-    if args.profile not in PARETO_PROFILES:
-        raise InputError(f"unknown profile {args.profile!r}; accepted: {', '.join(PARETO_PROFILES)}")
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
-    cfg = {**PARETO_PROFILES[args.profile]}
+    cfg = profile(args.profile, "pareto")
     for key in ("population", "generations"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
@@ -32,9 +22,9 @@ def pareto_spec_from_args(args):
     pareto.validate()
     constraints = [c for c in parse_constraints(args.flops, args.params, args.latency) if c != Constraint()]
     name = args.name or f"{args.space}_nsga2_{'-'.join(objectives)}_s{args.seed}"
-    return ParetoSpec(
+    return RunSpec(
         name=name, space=args.space, objectives=objectives, constraints=constraints, estimator=args.estimator,
-        estimator_config=estimator_config(args.estimator, args.profile, **_parse_set(args.set)), pareto=pareto,
+        estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)), pareto=pareto,
         proxy_data=args.proxy_data, latency_table=args.latency_table, latency_device=args.latency_device,
         latency_lut=args.latency_lut, benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset,
         seed=args.seed, device=args.device, runs_dir=args.runs_dir, store_path=args.store)
@@ -43,13 +33,12 @@ def pareto_spec_from_args(args):
 def _pareto(args) -> int:
     from search_spaces import get_space
     get_space(args.space)  # unknown spaces fail before anything else
-    spec = pareto_spec_from_args(args)  # validates every option before any process starts
-    from .cmd_search import launch_run
-    from .parallel import is_launched
-    from .search.pareto_run import prepare, run_pareto
-    if args.processes and args.processes > 1 and not is_launched():
-        prepare(spec)  # latency source, bounds, benchmark: one line here rather than one per rank
-    return launch_run("pareto", spec, args, run_pareto, _print_front)
+    spec = pareto_spec_from_args(args)
+    from ..parallel import is_launched
+    from ..search.context import RunContext
+    from .launch import launch_run
+    ctx = RunContext(spec) if not is_launched() else None  # one line here rather than one per rank
+    return launch_run("pareto", spec, args, _print_front, ctx)
 
 
 def _print_front(spec, summary: dict) -> None:
@@ -67,18 +56,15 @@ def _print_front(spec, summary: dict) -> None:
 
 
 def register(sub) -> None:
-    from .cli import MACS_NOTE
-    from .cmd_search import add_estimator_arguments, add_run_arguments, add_space_and_budgets
-    from .search.nsga import OBJECTIVES
+    from . import MACS_NOTE
+    from .args import add_estimator_arguments, add_run_arguments, add_space_and_budgets
+    from ..search.nsga import OBJECTIVES
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
                        "or --latency-lut (mbv2, mbv3). " + MACS_NOTE)
-    b = add_space_and_budgets(
-        p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)",
-        latency_sources="--latency-table and --latency-device, or --latency-lut")
-    b.add_argument("--latency-lut", help="per-block latency LUT of a block space (JSON from `mote latency-lut`); "
-                   "also the source of the latency objective")
+    add_space_and_budgets(
+        p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)")
     p.add_argument("--objectives", default="score,latency",
                    help=f"two or more of {', '.join(OBJECTIVES)}, comma-separated (default score,latency); "
                    "score is maximised, the costs minimised")
@@ -91,8 +77,8 @@ def register(sub) -> None:
                    help="generations after the initial one (profile default); a finished run resumed with "
                    "more generations goes on")
     p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
-    p.add_argument("--benchmark", help="NB201 benchmark.csv: annotate the front with true 200-epoch accuracy "
-                   "(reporting only)")
+    p.add_argument("--benchmark", help="benchmark table (NB201 benchmark.csv, NAS-Bench-Macro JSON): annotate the "
+                   "front with true accuracy (reporting only)")
     p.add_argument("--benchmark-dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16"])
     p.add_argument("--store", help="results store (default runs-dir/name/search.db; may be shared with "
                    "`mote search` runs)")

@@ -2,33 +2,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from .errors import InputError
-
-
-def _parse_set(items: list[str] | None) -> dict:
-    """--set key=value pairs for estimator options (ints, floats, booleans and strings)."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--set {item!r}: expected key=value, e.g. --set epochs=12")
-        k, v = item.split("=", 1)
-        for conv in (int, float):
-            try:
-                v = conv(v)
-                break
-            except ValueError:
-                continue
-        if v in ("true", "false"):
-            v = v == "true"
-        out[k.strip().replace("-", "_")] = v
-    return out
+from ..errors import InputError
 
 
 def _score(args) -> int:
-    from .scoring import estimator_config, read_arch_file, resolve_proxy_data, sample_archs, score_archs
+    from ..estimators import estimator_class, estimator_config
+    from ..scoring import read_arch_file, resolve_proxy_data, sample_archs, score_archs
+    from .args import parse_set
 
     if sum(x is not None for x in (args.arch, args.archs, args.sample)) != 1:
         raise InputError("give exactly one of --arch A, --archs FILE or --sample N")
@@ -40,9 +22,8 @@ def _score(args) -> int:
         if args.sample <= 0:
             raise InputError(f"--sample {args.sample}: expected a positive count")
         archs = sample_archs(args.space, args.sample, args.seed)
-    config = estimator_config(args.estimator, args.profile, **_parse_set(args.set))
-    from .search.runner import DATA_FREE
-    data = None if args.estimator in DATA_FREE else resolve_proxy_data(args.proxy_data)
+    config = estimator_config(args.estimator, args.profile, **parse_set(args.set))
+    data = resolve_proxy_data(args.proxy_data) if estimator_class(args.estimator).needs_data else None
     out = None
     if args.out:
         path = Path(args.out)
@@ -89,6 +70,3 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_score)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: mote score ...")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .provenance import versions
+from ..provenance import versions
 from .proxy_data import IMAGE_EXTS, ProxyData, ProxyDataError, read_image_folder
 
 SOURCES = ("imagefolder", "cifar100", "wds")

@@ -1,16 +1,15 @@
 """Hard bounds on a candidate's cost, checked with the analytic counters before anything trains.
 
 A constraint is plain data (``Constraint``); ``Costs`` computes MACs / params / latency of an
-architecture once and answers every budget from them.
+architecture once and answers every budget from them. ``mobile_mote.efficiency.make_costs`` builds
+a ``Costs`` with its latency source (a table, a LUT, or a measurement).
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from .errors import InputError
-from .units import fmt_count, parse_count, parse_list, parse_milliseconds
+from ..errors import InputError
+from ..units import fmt_count, parse_count, parse_list, parse_milliseconds
 
 
 @dataclass(frozen=True)
@@ -47,39 +46,6 @@ def parse_constraints(flops: str | None = None, params: str | None = None, laten
     return [Constraint(m, p, lat) for m in sorted(macs_list, key=lambda v: (v is None, v))]
 
 
-def read_latency_columns(path: str | Path, devices) -> dict[str, dict[int, float]]:
-    """``{device: {index: ms}}`` for several columns of a latency table, in one pass over the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"latency table {path} does not exist; expected a CSV with an 'index' column and "
-                         "one column of milliseconds per device")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols = [c for c in (reader.fieldnames or []) if c != "index"]
-        missing = [d for d in devices if d not in cols]
-        if "index" not in (reader.fieldnames or []) or missing:
-            raise InputError(f"latency table {path} has no column {', '.join(map(repr, missing)) or 'index'}; "
-                             f"devices: {', '.join(cols)}")
-        out: dict[str, dict[int, float]] = {d: {} for d in devices}
-        for r in reader:
-            i = int(r["index"])
-            for d in devices:
-                out[d][i] = float(r[d])
-    return out
-
-
-class LatencyTable:
-    """Per-architecture latency (ms) from a table: NB201's latency_ms.csv (index, one column per device)."""
-
-    def __init__(self, path: str | Path, device: str, space):
-        self.ms = read_latency_columns(path, [device])[device]
-        self.device = device
-        self.space = space
-
-    def __call__(self, arch: str) -> float:
-        return self.ms[self.space.index_of(arch)]
-
-
 class Costs:
     """MACs, params and (optionally) latency of architectures, memoised by arch string."""
 
@@ -89,6 +55,15 @@ class Costs:
         self.resolution = resolution
         self.num_classes = num_classes
         self._memo: dict[str, dict] = {}
+
+    @property
+    def latency_source(self) -> str | None:
+        """One line naming where latency comes from (None without a source)."""
+        return getattr(self.latency, "describe", None) if self.latency is not None else None
+
+    def cost_without_latency(self, arch: str) -> dict:
+        return {"macs": self.space.macs(arch, self.resolution, self.num_classes),
+                "params": self.space.params(arch, self.num_classes)}
 
     def __call__(self, arch: str) -> dict:
         c = self._memo.get(arch)
@@ -101,21 +76,13 @@ class Costs:
 
 
 def cheapest_arch(space) -> str:
-    """The architecture with the fewest MACs and params: every optional block skipped, every slot
-    on its cheapest operation (costs grow with kernel, expansion and SE, so the minimum is per slot)."""
-    if space.name == "nb201":
-        return space.to_str(("none",) * 6)
-    template = space.from_str(space.default_arch())
-    ops = []
-    for choices in space.slot_choices(template):
-        ops.append("skip" if "skip" in choices else min(
-            (c for c in choices if c != "skip"), key=lambda c: (c[0], c[1], c[2])))
-    return space.to_str(tuple(ops))
+    """The architecture with the fewest MACs and params (the space knows its own)."""
+    return space.cheapest_arch()
 
 
 def check_achievable(space, constraints: list[Constraint], costs: Costs) -> None:
     """Refuse an impossible budget at once, naming the smallest achievable value."""
-    floor = costs(cheapest_arch(space))
+    floor = costs.cost_without_latency(space.cheapest_arch())
     for c in constraints:
         if c.max_macs is not None and c.max_macs < floor["macs"]:
             raise InputError(f"MACs budget {fmt_count(c.max_macs)} is below the smallest achievable in "
@@ -123,9 +90,10 @@ def check_achievable(space, constraints: list[Constraint], costs: Costs) -> None
         if c.max_params is not None and c.max_params < floor["params"]:
             raise InputError(f"params budget {fmt_count(c.max_params)} is below the smallest achievable in "
                              f"{space.name}: {fmt_count(floor['params'])} ({floor['params']:,} params)")
-    if any(c.max_latency_ms is not None for c in constraints) and costs.latency is not None and space.name == "nb201":
-        best = min(costs.latency.ms.values())
+    floor_ms = getattr(costs.latency, "floor_ms", None)
+    if any(c.max_latency_ms is not None for c in constraints) and floor_ms is not None:
+        best = floor_ms()
         for c in constraints:
             if c.max_latency_ms is not None and c.max_latency_ms < best:
-                raise InputError(f"latency budget {c.max_latency_ms:g} ms is below the fastest cell on "
+                raise InputError(f"latency budget {c.max_latency_ms:g} ms is below the fastest architecture on "
                                  f"{costs.latency.device}: {best:.3g} ms")

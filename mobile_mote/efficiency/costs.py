@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from search_spaces import get_space
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def count_arch(space: str, arch: str, resolution: int | None = None, num_classes: int | None = None,
@@ -32,6 +32,7 @@ def count_arch(space: str, arch: str, resolution: int | None = None, num_classes
             "fvcore": {"macs": fvcore_macs(model, res), "params": torch_params(model)},
             "ptflops": {"macs": ptflops_macs(model, res), "params": torch_params(model)},
         }
-    if hasattr(sp, "arch_def"):
-        record["timm_arch_def"] = sp.arch_def(arch, reduced)
+    arch_def = sp.arch_def(arch, reduced)
+    if arch_def is not None:
+        record["timm_arch_def"] = arch_def
     return record

@@ -1,7 +1,7 @@
 """Latency as an objective: direct measurement (PyTorch, onnxruntime), NB201's device table, and an
 OFA-style per-block lookup table (LUT) for the MobileNet block spaces.
 
->>> from mobile_mote.latency import measure_torch, build_lut, predict
+>>> from mobile_mote.efficiency.latency import measure_torch, build_lut, predict
 >>> measure_torch(model, 224)["median_ms"]            # end-to-end, batch 1, eval + inference_mode
 >>> lut = build_lut(get_space("mbv2"), repeats=10)    # every distinct block configuration, in isolation
 >>> predict(lut, get_space("mbv2"), arch)             # stem + sum of blocks + head, in ms
@@ -14,14 +14,13 @@ few networks (one per per-block choice) cover every key.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 LUT_FORMAT = "mobile_mote.latency_lut/1"
 
@@ -158,54 +157,16 @@ def measure_onnxruntime(model, resolution: int, batch: int = 1, warmup: int = 10
     return rec
 
 
-def table_latency(path, device: str, space=None):
-    """NB201's per-device table (``../shared/data/nb201/latency_ms.csv``): a callable arch -> ms."""
-    from search_spaces import get_space
-
-    from .constraints import LatencyTable
-    return LatencyTable(path, device, space if space is not None else get_space("nb201"))
+def table_latency(path, device: str, space):
+    """A per-architecture table (NB201's ``latency_ms.csv``): a callable arch -> ms."""
+    from .tables import LatencyTable
+    return LatencyTable(path, device, space)
 
 
 # -- the per-block lookup table -------------------------------------------------------------------------
-def _act_name(space, relu: bool) -> str:
-    return "relu" if relu else space.cfg.act
-
-
-def block_key(space, b, c: int, h: int, w: int) -> str:
-    """The LUT key of one BlockPlan with input shape (c, h, w)."""
-    return (f"{b.kind}|in{c}x{h}x{w}|k{b.kernel}|e{float(b.expansion):g}|s{b.stride}|se{int(bool(b.se))}"
-            f"|out{b.out_chs}|{_act_name(space, b.relu)}")
-
-
-def _stem_key(space, stem: int, res: int, stride: int) -> str:
-    return f"stem|in3x{res}x{res}|s{stride}|out{stem}|{space.cfg.act}"
-
-
-def _head_key(space, c: int, h: int, w: int, feats: int, num_classes: int) -> str:
-    return f"head|{space.cfg.head}|in{c}x{h}x{w}|feat{feats}|cls{num_classes}"
-
-
-def _block_space(space):
-    from search_spaces import BlockSpace
-    if not isinstance(space, BlockSpace):
-        raise InputError(f"a latency LUT needs a block space (mbv2, mbv3); got {getattr(space, 'name', space)!r}")
-    return space
-
-
 def covering_archs(space) -> list[tuple]:
-    """Networks that together contain every (position, choice): network j uses choice j in every slot;
-    the space's preset is added, since its blocks may lie outside the choices (mbv3's e2.3, e2.5)."""
-    slots = space.slot_choices(None)
-    choices = [c for c in slots[0] if c != "skip"]
-    archs = [tuple(c for _ in slots) for c in choices]
-    preset = tuple(space.from_str(space.default_arch()))
-    return archs + ([preset] if preset not in archs else [])
-
-
-def _lut_spatial(space, reduced: bool, resolution: int) -> tuple[int, int]:
-    from search_spaces.block_space import stride_out
-    stem_stride = 1 if reduced else 2
-    return stem_stride, stride_out(resolution, 3, stem_stride)
+    """Networks that together contain every LUT entry of ``space`` (the space knows which)."""
+    return space.lut_covering_archs()
 
 
 def build_lut(space, device="cpu", resolution: int | None = None, reduced: bool = False, warmup: int = 5,
@@ -217,7 +178,7 @@ def build_lut(space, device="cpu", resolution: int | None = None, reduced: bool 
     each entry keeps its smallest median, which discounts bursts of contention on a shared machine.
     """
     import torch
-    space = _block_space(space)
+    archs = space.lut_covering_archs() * rounds  # InputError for a space without a LUT
     resolution = resolution or space.default_resolution(reduced)
     _check_counts(warmup, repeats, batch, resolution)
     if not isinstance(rounds, int) or rounds < 1:
@@ -226,49 +187,28 @@ def build_lut(space, device="cpu", resolution: int | None = None, reduced: bool 
     dev = _resolve_device(device)
     entries: dict[str, dict] = {}
     t0 = time.perf_counter()
-
-    def timed(key, fn, x):
-        if key in seen:
-            return
-        seen.add(key)
-        rec = _summary(time_callable(fn, x, dev, warmup, repeats))
-        old = entries.get(key)
-        if old is None or rec["median_ms"] < old["median_ms"]:
-            entries[key] = {"median_ms": rec["median_ms"], "p10_ms": rec["p10_ms"], "p90_ms": rec["p90_ms"]}
-
-    archs = covering_archs(space) * rounds
     seen: set = set()
+    per_round = len(archs) // rounds
     with _threads(threads), torch.inference_mode():
         used_threads = torch.get_num_threads()
         for n, arch in enumerate(archs):
-            if n % (len(archs) // rounds) == 0:
+            if n % per_round == 0:
                 seen = set()  # a new round: every key is timed again
             model = space.build(arch, num_classes=num_classes, reduced=reduced).eval().to(dev)
-            stem_c, plans, feats = space.plan(arch, reduced)
-            mods = [blk for stage in model.blocks for blk in stage]
-            if len(mods) != len(plans):
-                raise RuntimeError(f"{space.name}: plan has {len(plans)} blocks, the model {len(mods)}")
             x = torch.randn(batch, 3, resolution, resolution, device=dev)
-            stem_fn = lambda t, m=model: m.bn1(m.conv_stem(t))  # noqa: E731
-            timed(_stem_key(space, stem_c, resolution, model.conv_stem.stride[0]), stem_fn, x)
-            x = stem_fn(x)
-            for plan, mod in zip(plans, mods):
-                _, c, h, w = x.shape
-                timed(block_key(space, plan, c, h, w), mod, x)
-                x = mod(x)
-            _, c, h, w = x.shape
-            if space.cfg.head == "efficientnet":
-                head_fn = lambda t, m=model: m.forward_head(m.bn2(m.conv_head(t)))  # noqa: E731
-            else:
-                head_fn = lambda t, m=model: m.forward_head(t)  # noqa: E731
-            timed(_head_key(space, c, h, w, feats, num_classes), head_fn, x)
+            for key, fn in space.lut_parts(model, arch, resolution, reduced, num_classes):
+                if key not in seen:
+                    seen.add(key)
+                    rec = _summary(time_callable(fn, x, dev, warmup, repeats))
+                    old = entries.get(key)
+                    if old is None or rec["median_ms"] < old["median_ms"]:
+                        entries[key] = {"median_ms": rec["median_ms"], "p10_ms": rec["p10_ms"], "p90_ms": rec["p90_ms"]}
+                x = fn(x)
             if progress:
                 progress(n + 1, len(archs), len(entries))
-    from .provenance import provenance
+    from ..provenance import provenance
     return {
-        "format": LUT_FORMAT, "space": space.name,
-        "choices": {"kernel": list(space.cfg.kernel_choices), "expansion": [float(e) for e in space.cfg.expansion_choices],
-                    "se": list(space.cfg.se_choices)},
+        "format": LUT_FORMAT, "space": space.name, "choices": space.lut_choices(),
         "resolution": resolution, "reduced": reduced, "batch": batch, "num_classes": num_classes,
         "device": str(dev), "threads": used_threads if dev.type == "cpu" else None,
         "warmup": warmup, "repeats": repeats, "rounds": rounds, "statistic": "median_ms",
@@ -279,20 +219,9 @@ def build_lut(space, device="cpu", resolution: int | None = None, reduced: bool 
 
 def lut_keys(lut: dict, space, arch) -> list[str]:
     """The LUT keys (stem, blocks..., head) that make up ``arch``'s prediction."""
-    from search_spaces.block_space import stride_out
-    space = _block_space(space)
     if lut.get("space") != space.name:
         raise InputError(f"the LUT was built for space {lut.get('space')!r}, not {space.name!r}")
-    reduced, res = bool(lut["reduced"]), int(lut["resolution"])
-    stem_c, plans, feats = space.plan(arch, reduced)
-    stem_stride, h = _lut_spatial(space, reduced, res)
-    keys = [_stem_key(space, stem_c, res, stem_stride)]
-    c = stem_c
-    for b in plans:
-        keys.append(block_key(space, b, c, h, h))
-        c, h = b.out_chs, stride_out(h, b.kernel, b.stride)
-    keys.append(_head_key(space, c, h, h, feats, int(lut["num_classes"])))
-    return keys
+    return space.lut_entries(arch, int(lut["resolution"]), bool(lut["reduced"]), int(lut["num_classes"]))
 
 
 def predict(lut: dict, space, arch, detail: bool = False):
@@ -311,20 +240,16 @@ def predict(lut: dict, space, arch, detail: bool = False):
 
 def save_lut(lut: dict, path) -> None:
     """Write atomically: a failed write leaves any earlier file untouched."""
+    from ..atomic import write_text
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a directory; give the .json file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(lut, indent=1) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_text(path, json.dumps(lut, indent=1) + "\n")
 
 
 def load_lut(path) -> dict:
+    """A LUT from ``mote latency-lut``, checked: its format, and every entry a finite positive time."""
+    import math
     path = Path(path)
     if not path.is_file():
         raise InputError(f"latency LUT {path} does not exist; build one with `mote latency-lut --space S --out {path}`")
@@ -332,8 +257,17 @@ def load_lut(path) -> dict:
         lut = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"latency LUT {path} is not JSON ({e}); build one with `mote latency-lut`") from None
-    if not isinstance(lut, dict) or lut.get("format") != LUT_FORMAT or "entries" not in lut:
+    if not isinstance(lut, dict) or lut.get("format") != LUT_FORMAT or not isinstance(lut.get("entries"), dict):
         raise InputError(f"{path} is not a latency LUT (expected format {LUT_FORMAT!r})")
+    for key in ("space", "resolution", "reduced", "num_classes"):
+        if key not in lut:
+            raise InputError(f"latency LUT {path} lacks {key!r}; rebuild it with `mote latency-lut`")
+    stat = lut.get("statistic", "median_ms")
+    for k, e in lut["entries"].items():
+        v = e.get(stat) if isinstance(e, dict) else None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise InputError(f"latency LUT {path}: entry {k!r} has {stat} {v!r}; every entry must be a positive "
+                             "number of milliseconds")
     return lut
 
 
@@ -346,3 +280,38 @@ def lut_space(lut: dict):
         kw = dict(kernel_choices=tuple(ch["kernel"]), expansion_choices=tuple(ch["expansion"]),
                   se_choices=tuple(bool(s) for s in ch["se"]))
     return get_space(lut["space"], **kw)
+
+
+class LutLatency:
+    """Latency predicted from a per-block LUT (block spaces), checked against the space on load."""
+
+    def __init__(self, path, space):
+        lut = load_lut(path)
+        if lut.get("space") != space.name:
+            raise InputError(f"LUT {path} was built for space {lut.get('space')!r}, not {space.name!r}")
+        have = lut.get("choices") or {}
+        for key, need in space.lut_choices().items():
+            missing = sorted({float(v) for v in need} - {float(v) for v in have.get(key, [])})
+            if missing:
+                raise InputError(f"LUT {path} lacks {key} choice(s) {missing} of {space.name}; "
+                                 f"rebuild it with `mote latency-lut --space {space.name}`")
+        self.lut, self.space = lut, space
+        self.device = lut.get("device")
+        self.describe = f"LUT {Path(path).name} ({lut.get('device')}, resolution {lut.get('resolution')})"
+
+    def __call__(self, arch: str) -> float:
+        return predict(self.lut, self.space, arch)
+
+
+class MeasuredLatency:
+    """Latency measured end to end on this machine (batch 1, median of repeats), memoised per arch."""
+
+    def __init__(self, space, device="cpu", warmup: int = 10, repeats: int = 50, threads: int | None = None):
+        self.space, self.device = space, device
+        self.warmup, self.repeats, self.threads = warmup, repeats, threads
+        self.describe = f"measured with PyTorch on {device} (median of {repeats})"
+
+    def __call__(self, arch: str) -> float:
+        model = self.space.build(arch)
+        return measure_torch(model, self.space.default_resolution(), self.device, 1, self.warmup, self.repeats,
+                             self.threads)["median_ms"]

@@ -42,11 +42,11 @@ class DeviceLatencies:
     """Latency (ms) of every NB201 cell on some devices: ``ms[device][index]``, plus their embeddings."""
 
     ms: dict[str, np.ndarray]
-    space: object  # the nb201 SearchSpace that maps arch strings to row indices
+    space: object  # the nb201 space bound to the benchmark's index (benchmarks.nb201.IndexedSpace)
 
     @classmethod
     def from_csv(cls, path: str | Path, space, devices: tuple[str, ...] | list[str]) -> "DeviceLatencies":
-        from ..constraints import read_latency_columns  # the reader behind the search's --latency budgets
+        from ..efficiency.tables import read_latency_columns  # the reader behind the search's --latency budgets
         n = space.size()
         ms = {}
         for d, by_index in read_latency_columns(path, list(devices)).items():

@@ -122,19 +122,7 @@ def _typed(kind, values: dict, prefix: str) -> dict:
     return out
 
 
-# ``paper``: MODNAS's NB201 settings. ``cpu``: a reduced supernet that trains in minutes on 2 cores, for
-# the measured CPU part of the benchmark. ``tiny``: tests only.
-# The cpu and tiny profiles keep the learning rates unscaled and the hypernetwork's on a cosine: the
-# measured CPU runs (benchmarks/README.md) used exactly these settings.
-PROFILES: dict[str, dict] = {
-    "paper": {},
-    "cpu": {"channels": 8, "cells_per_stage": 1, "epochs": 5, "batch_size": 64, "devices_per_step": 3,
-            "intervals": 25, "arch_lr": 3e-3, "lr_scale_by_devices": False, "arch_lr_schedule": "cosine",
-            "predictor": {"epochs": 10}},
-    "tiny": {"channels": 4, "cells_per_stage": 1, "epochs": 3, "batch_size": 32, "devices_per_step": 2,
-             "intervals": 11, "arch_lr": 3e-2, "images_per_class": 40, "rays": 8, "lr_scale_by_devices": False,
-             "arch_lr_schedule": "cosine", "predictor": {"epochs": 2, "cells": 2000}},
-}
+from ..profiles import MODNAS_PROFILES as PROFILES  # noqa: E402  (one table of named settings)
 
 
 def config_for(profile: str, **overrides) -> ModnasConfig:

@@ -93,7 +93,11 @@ class PairwiseDistance:
 
 
 class MoteNAS:
-    """Proposals and pool updates; ``feasible(arch)`` is the loosest budget, ``admitted`` the per-budget tests."""
+    """Proposals and pool updates; ``feasible(arch)`` is the loosest budget, ``admitted`` the per-budget tests.
+
+    The driver runs it through ``start`` / ``ask(rng)`` / ``tell(records)`` / ``done`` (pymoo's shape);
+    ``propose`` and ``accept`` are the two halves of one iteration on an explicit state."""
+    unit = "iter"
 
     def __init__(self, space, config: SearchConfig, feasible, budgets: list):
         config.validate()
@@ -106,6 +110,43 @@ class MoteNAS:
     def initial_state(self) -> dict:
         return {"iteration": 0, "batch": self.cfg.batch_start, "pool": [], "rng": None, "done": False,
                 "drawn_total": 0, "infeasible_total": 0}
+
+    # -- ask / tell ---------------------------------------------------------------------------------
+    def start(self, state: dict | None = None, records: dict[str, dict] | None = None) -> None:
+        """Begin (``state`` None) or resume from a saved state and every record the run already has."""
+        self.state = state or self.initial_state()
+        self.scores = {a: r.get("score") for a, r in (records or {}).items()}
+        self._asked, self._info = [], {}
+
+    def ask(self, rng: np.random.Generator) -> list[str]:
+        self._asked, self._info = self.propose(self.state, self.scores, rng)
+        return self._asked
+
+    def tell(self, records: list[dict], scored: int | None = None) -> None:
+        """The records of the asked candidates (``scored``: how many were scored now, not read back)."""
+        for r in records:
+            self.scores[r["arch"]] = r.get("score")
+        self.accept(self.state, self._asked)
+        self.state.setdefault("history", []).append(
+            {"iteration": self.state["iteration"] - 1, "proposed": len(self._asked),
+             "scored": len(records) if scored is None else scored,
+             "best": max((s for s in self.scores.values() if s is not None), default=None), **self._info})
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state["done"])
+
+    @property
+    def step(self) -> int:
+        """Index of the last finished iteration (the store commits under it)."""
+        return self.state["iteration"] - 1
+
+    def progress(self) -> tuple[int, int]:
+        return self.state["iteration"], self.cfg.n_iterations() + 1
+
+    def postfix(self) -> dict:
+        best = self.state["history"][-1]["best"] if self.state.get("history") else None
+        return {"pool": len(self.state["pool"]), "best": f"{best:.4g}" if best is not None else "-"}
 
     def _collect(self, n: int, exclude: set, state: dict, make, exhausted=lambda seen: False) -> list[str]:
         """``n`` distinct feasible candidates from ``make()`` not in ``exclude`` (rejection sampling, capped)."""

@@ -1,31 +1,22 @@
 """The evaluation stage: a short real training of the top-k candidates; the best one wins.
 
 On NB201 with the benchmark table, "short real training" is the table's 12-epoch accuracy and
-its measured training time (as the paper does). Elsewhere the reduced architecture is trained
-longer than the estimator does and tested on the proxy data's held-out split.
+its measured training time (as the paper does). Elsewhere (NAS-Bench-Macro included: it has no
+short-training figure) the reduced architecture is trained longer than the estimator does and tested
+on the proxy data's held-out split.
 """
 from __future__ import annotations
 
-from ..nb201_table import NB201Row
-
-TABLE_DATASETS = ("cifar10", "cifar100", "imagenet16")
-
 
 class TableEvaluator:
-    def __init__(self, table: dict[str, NB201Row], dataset: str):
-        if dataset not in TABLE_DATASETS:
-            from ..errors import InputError
-            raise InputError(f"benchmark data set {dataset!r}; accepted: {', '.join(TABLE_DATASETS)}")
-        self.table = table
-        self.dataset = dataset
-        self.describe = f"NB201 benchmark table: {dataset} test accuracy after 12 epochs, its training time as cost"
+    """A benchmark's own short-training figure (NB201: 12-epoch accuracy and its training time)."""
+
+    def __init__(self, benchmark):
+        self.benchmark = benchmark
+        self.describe = benchmark.evaluation_source
 
     def __call__(self, arch: str) -> dict:
-        row = self.table[arch]
-        return {"accuracy": row.acc12[self.dataset], "seconds": row.time12[self.dataset], "source": "table"}
-
-    def final_accuracy(self, arch: str) -> float:
-        return self.table[arch].acc200[self.dataset]
+        return self.benchmark.short_training(arch)
 
 
 class TrainingEvaluator:
@@ -43,6 +34,3 @@ class TrainingEvaluator:
         acc = None if rec.score is None else 100.0 * rec.score
         return {"accuracy": acc, "seconds": rec.seconds, "source": "trained", "status": rec.status,
                 "error": rec.error}
-
-    def final_accuracy(self, arch: str) -> float | None:
-        return None

@@ -74,12 +74,57 @@ class NSGA2:
     ``sample(rng) -> arch`` draws the random candidates (default ``space.sample``: uniform over the
     space); a caller whose feasible set is a short list passes a sampler over that list."""
 
-    def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None):
+    unit = "gen"
+
+    def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None, objectives=None):
         config.validate()
         self.space = space
         self.cfg = config
         self.feasible = feasible
         self.sample = sample or space.sample
+        # ``objectives(archs, records) -> (n, m)`` minimised objectives, for ask/tell; the explicit
+        # propose/accept take an ``objectives_of(archs)`` instead.
+        self.objectives = objectives
+
+    # -- ask / tell (the driver's protocol) ----------------------------------------------------------
+    def start(self, state: dict | None = None, records: dict[str, dict] | None = None) -> None:
+        self.state = state or self.initial_state()
+        self.state["done"] = self.finished(self.state)  # a resume may come with more generations
+        self.records = dict(records or {})
+        self._asked, self._info = [], {}
+
+    def objectives_of(self, archs: list[str]) -> np.ndarray:
+        return self.objectives(archs, self.records)
+
+    def ask(self, rng: np.random.Generator) -> list[str]:
+        self._asked, self._info = self.propose(self.state, self.objectives_of, rng)
+        return self._asked
+
+    def tell(self, records: list[dict], scored: int | None = None) -> None:
+        from ..pareto import pareto_front
+        self.records.update((r["arch"], r) for r in records)
+        self.accept(self.state, self._asked, self.objectives_of)
+        pop = self.state["population"]
+        self._front = len(pareto_front(self.objectives_of(pop))) if pop else 0
+        self.state.setdefault("history", []).append(
+            {"generation": self.state["generation"] - 1, "proposed": len(self._asked),
+             "scored": len(records) if scored is None else scored, "evaluated": self.state["evaluated"],
+             "population_front": self._front, **self._info})
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state["done"])
+
+    @property
+    def step(self) -> int:
+        return self.state["generation"] - 1
+
+    def progress(self) -> tuple[int, int]:
+        total = self.cfg.generations + 1
+        return min(self.state["generation"], total), total
+
+    def postfix(self) -> dict:
+        return {"evaluated": self.state["evaluated"], "front": getattr(self, "_front", 0)}
 
     def initial_state(self) -> dict:
         return {"generation": 0, "population": [], "archive": [], "evaluated": 0, "rng": None, "done": False,

@@ -1,0 +1,54 @@
+"""Argument helpers shared by the commands: --set parsing and the option groups of search and pareto."""
+from __future__ import annotations
+
+from ..errors import InputError
+
+
+def parse_set(items: list[str] | None) -> dict:
+    """--set key=value pairs for estimator options (ints, floats, booleans and strings)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--set {item!r}: expected key=value, e.g. --set epochs=12")
+        k, v = item.split("=", 1)
+        for conv in (int, float):
+            try:
+                v = conv(v)
+                break
+            except ValueError:
+                continue
+        if v in ("true", "false"):
+            v = v == "true"
+        out[k.strip().replace("-", "_")] = v
+    return out
+
+
+def add_space_and_budgets(p, flops_help: str):
+    """--space and the budget options with the latency sources; returns the budgets group."""
+    from search_spaces import list_spaces
+    p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
+    b = p.add_argument_group("budgets (hard bounds, checked before anything trains)")
+    b.add_argument("--flops", help=flops_help)
+    b.add_argument("--params", help="params budget, e.g. 4.5M")
+    b.add_argument("--latency", help="latency budget, e.g. 20ms (needs --latency-table and --latency-device, "
+                   "or --latency-lut)")
+    b.add_argument("--latency-table", help="CSV of per-architecture latency (NB201: latency_ms.csv)")
+    b.add_argument("--latency-device", help="column of the latency table, e.g. pixel2")
+    b.add_argument("--latency-lut", help="per-block latency LUT of a block space (JSON from `mote latency-lut`)")
+    return b
+
+
+def add_estimator_arguments(p, profile_help: str) -> None:
+    p.add_argument("--estimator", default="mote")
+    p.add_argument("--profile", default="paper", help=profile_help)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an estimator option")
+
+
+def add_run_arguments(p, name_help: str) -> None:
+    p.add_argument("--name", help=name_help)
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same name")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
+    p.add_argument("--quiet", action="store_true")

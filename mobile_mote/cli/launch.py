@@ -1,0 +1,55 @@
+"""Running a search command in this process, or across processes under `accelerate launch`."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def launch_run(command: str, spec, args, report, ctx=None) -> int:
+    """Run ``spec`` through the search driver and ``report(spec, summary)`` the result.
+
+    ``--processes N`` (not yet launched): relaunch the same command line under `accelerate launch`.
+    Under `accelerate launch` with several processes, rank 0 runs the loop with a ParallelScorer and
+    the other ranks score their shares; otherwise everything runs in this process."""
+    from ..parallel import is_launched
+    from ..search.driver import run
+    if args.processes and args.processes > 1 and not is_launched():
+        from ..parallel import relaunch_with_processes
+        return relaunch_with_processes(args.processes, [command, *_argv_after(command)],
+                                       cpu=args.device == "cpu")
+    scorer = None
+    if is_launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from ..estimators import estimator_class
+        from ..parallel import ParallelScorer
+        data = None
+        if estimator_class(spec.estimator).needs_data:
+            from ..data.default_data import resolve_proxy_data
+            data = resolve_proxy_data(spec.proxy_data, quiet=True)
+        # On GPUs each rank takes its own cuda:<local_rank>; "cpu" stays cpu.
+        scorer = ParallelScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed,
+                                "cpu" if spec.device == "cpu" else None, progress=False)
+        try:
+            if not scorer.is_main:  # noqa: SIM102 (workers never build a run context)
+                scorer.serve()
+                return 0
+            summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
+        finally:
+            scorer.close()  # idempotent; releases the workers even when the run failed before its loop
+            _leave_process_group()
+    else:
+        summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
+    report(spec, summary)
+    return 0
+
+
+def _leave_process_group() -> None:
+    """Destroy the launch's process group before the interpreter exits: a gloo group left to the exit
+    handlers can abort a rank ("terminate called without an active exception") after a short run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _argv_after(command: str) -> list[str]:
+    argv = sys.argv[1:]
+    return argv[argv.index(command) + 1:] if command in argv else argv

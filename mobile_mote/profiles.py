@@ -1,0 +1,40 @@
+"""Named settings (``--profile``), in one table: what each profile sets for the search loop and for
+NSGA-II. The estimator's own options per profile are the estimator's (``Estimator.PROFILES``), looked
+up through ``estimators.estimator_config``. MODNAS's hypernetwork has its own (``MODNAS_PROFILES``).
+
+``paper`` is the default for real use. ``tiny`` exists only so tests and CPU demos finish quickly.
+"""
+from __future__ import annotations
+
+from .errors import InputError
+
+PROFILES: dict[str, dict[str, dict]] = {
+    "paper": {"search": {}, "pareto": {"population": 50, "generations": 20}},
+    "official": {"search": {"top_fraction": 0.01, "add_limit": "10B", "iterations": "sum"},
+                 "pareto": {"population": 50, "generations": 20}},
+    "tiny": {"search": {"k": 3, "batch_start": 1, "batch_step": 1, "draw_factor": 5},
+             "pareto": {"population": 6, "generations": 2}},
+}
+
+
+def profile(name: str, part: str) -> dict:
+    """The ``part`` ("search" or "pareto") settings of profile ``name``."""
+    if name not in PROFILES:
+        raise InputError(f"unknown profile {name!r}; accepted: {', '.join(PROFILES)}")
+    return dict(PROFILES[name][part])
+
+
+# -- MODNAS (`mote modnas`) --------------------------------------------------------------------------
+# ``paper``: MODNAS's NB201 settings. ``cpu``: a reduced supernet that trains in minutes on 2 cores, for
+# the measured CPU part of the benchmark. ``tiny``: tests only.
+# The cpu and tiny profiles keep the learning rates unscaled and the hypernetwork's on a cosine: the
+# measured CPU runs (benchmarks/README.md) used exactly these settings.
+MODNAS_PROFILES: dict[str, dict] = {
+    "paper": {},
+    "cpu": {"channels": 8, "cells_per_stage": 1, "epochs": 5, "batch_size": 64, "devices_per_step": 3,
+            "intervals": 25, "arch_lr": 3e-3, "lr_scale_by_devices": False, "arch_lr_schedule": "cosine",
+            "predictor": {"epochs": 10}},
+    "tiny": {"channels": 4, "cells_per_stage": 1, "epochs": 3, "batch_size": 32, "devices_per_step": 2,
+             "intervals": 11, "arch_lr": 3e-2, "images_per_class": 40, "rays": 8, "lr_scale_by_devices": False,
+             "arch_lr_schedule": "cosine", "predictor": {"epochs": 2, "cells": 2000}},
+}

@@ -1,0 +1,96 @@
+"""What a run needs, built once from its spec: the space, the costs with their latency source, the
+estimator, the benchmark, the proxy data and the evaluation stage. Building it checks every option
+that needs no store and no scoring, so bad input fails before any run state exists."""
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+
+from ..efficiency import Constraint, check_achievable, make_costs
+from ..errors import InputError
+from .spec import EVOLUTION, RunSpec
+
+
+class RunContext:
+    def __init__(self, spec: RunSpec, log=None):
+        from search_spaces import get_space
+
+        from ..estimators import get_estimator
+
+        self.spec = spec
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.space = get_space(spec.space)
+        if spec.pareto is not None:
+            self.kind = "pareto"
+            spec.pareto.objectives, spec.pareto.seed = tuple(spec.objectives), spec.seed
+            spec.pareto.validate()
+            if len(spec.constraints) > 1:
+                raise InputError("mote pareto takes one bound per cost (e.g. --flops 300M); the front covers every "
+                                 "budget below it")
+        else:
+            if spec.search.algorithm not in EVOLUTION:
+                raise InputError(f"algorithm {spec.search.algorithm!r}; accepted: {', '.join(EVOLUTION)}, nsga2")
+            self.kind = "evolution"
+            spec.search.validate()
+        self.estimator = get_estimator(spec.estimator, **spec.estimator_config)
+        self.config_hash = self.estimator.config_hash()
+        bench_csv = spec.benchmark if spec.benchmark and str(spec.benchmark).endswith(".csv") else None
+        self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut, bench_csv)
+        wants_latency = any(c.max_latency_ms for c in spec.constraints) or (
+            self.kind == "pareto" and "latency" in spec.objectives)
+        if wants_latency and self.costs.latency is None:
+            raise InputError("a latency budget or objective needs a latency source: --latency-table with "
+                             "--latency-device (finite spaces such as nb201), or --latency-lut (block spaces, "
+                             "from `mote latency-lut`)")
+        check_achievable(self.space, spec.constraints, self.costs)
+        self.benchmark = None
+        if spec.benchmark:
+            from ..benchmarks import load_benchmark
+            self.benchmark = load_benchmark(spec.benchmark, spec.space, spec.benchmark_dataset)
+
+    # -- built on first use, once ---------------------------------------------------------------
+    @cached_property
+    def data(self):
+        """The reduced data set (None for estimators that never look at images)."""
+        if not self.estimator.needs_data:
+            return None
+        from ..data.default_data import resolve_proxy_data
+        return resolve_proxy_data(self.spec.proxy_data)
+
+    @cached_property
+    def evaluator(self):
+        """The evaluation stage of MOTE-NAS / RS (None for EF): a benchmark's short-training figure when
+        it has one, else a short real training of the reduced network on the proxy data."""
+        if self.kind != "evolution" or self.spec.search.algorithm == "ef":
+            return None
+        from .evaluation import TableEvaluator, TrainingEvaluator
+        if self.benchmark is not None and self.benchmark.short_training is not None:
+            return TableEvaluator(self.benchmark)
+        data = self.data
+        if data is None:
+            from ..data.default_data import resolve_proxy_data
+            data = resolve_proxy_data(self.spec.proxy_data, quiet=True)
+        shared = {k: v for k, v in self.spec.estimator_config.items() if k in self.estimator.evaluation_keys}
+        return TrainingEvaluator(self.space, data, self.spec.seed, self.spec.device, self.spec.eval_epochs, **shared)
+
+    # -- the algorithm ------------------------------------------------------------------------------
+    def make_algorithm(self):
+        spec, costs = self.spec, self.costs
+        if self.kind == "pareto":
+            from .nsga import NSGA2
+            from .pareto_outputs import objective_rows
+            objectives = tuple(spec.objectives)
+            return NSGA2(self.space, spec.pareto, lambda a: all(c.admits(costs(a)) for c in spec.constraints),
+                         objectives=lambda archs, records: objective_rows(objectives, archs, records, costs))
+        from .algorithms import MoteNAS
+        loosest = loosest_constraint(spec.constraints)
+        return MoteNAS(self.space, spec.search, lambda a: loosest.admits(costs(a)),
+                       [(lambda a, c=c: c.admits(costs(a))) for c in spec.constraints])
+
+
+def loosest_constraint(constraints: list[Constraint]) -> Constraint:
+    """The bound every budget shares: per cost, the largest value when every budget bounds it."""
+    def widest(key):
+        vals = [getattr(c, key) for c in constraints]
+        return max(vals) if vals and all(v for v in vals) else None
+    return Constraint(widest("max_macs"), widest("max_params"), widest("max_latency_ms"))

@@ -1,0 +1,125 @@
+"""The one search loop: any algorithm, any space, any estimator, under budgets, resumable.
+
+The driver is nanoGPT-plain and owns everything an algorithm should not: the RNG state, the store,
+resume and progress. An algorithm only proposes architecture strings and reads their records back,
+through pymoo's shape::
+
+    algo.start(saved_state, known_records)
+    while not algo.done:
+        archs = algo.ask(rng)              # what to score next
+        records = score(archs)             # the store's, or scored now (and stored chunk by chunk)
+        algo.tell(records)                 # update pool / population
+        commit(records, rng, algo.state)   # one transaction per step
+
+A kill loses at most the candidates in flight; ``resume=True`` replays the interrupted step from its
+saved RNG state, and every candidate already scored is read back from the store, not scored again.
+After the loop the algorithm's final step runs: MOTE-NAS's evaluation stage (``finish_evolution``),
+NSGA-II's front (``finish_pareto``).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from ..errors import InputError
+from ..plain import json_safe
+from .algorithms import rng_from_state
+from .context import RunContext
+from .scorer import LocalScorer, score_candidates
+from .spec import RunSpec
+
+
+def drive(algo, seed, evaluate, commit=None, bar=None, stats: dict | None = None,
+          max_steps: int | None = None) -> None:
+    """Run ``algo`` to its end (or for ``max_steps`` steps). ``evaluate(archs, follow) -> (records,
+    n_scored_now)``; ``commit(records, step, state)`` persists a finished step (None: nothing is).
+    ``seed``: anything numpy's PCG64 takes; the RNG is rebuilt from the saved state at every step."""
+    stats = stats if stats is not None else {}
+    steps = 0
+    while not algo.done and (max_steps is None or steps < max_steps):
+        steps += 1
+        rng = rng_from_state(algo.state["rng"], seed)
+        proposed = algo.ask(rng)
+        follow = None if bar is None else (lambda done, total: bar.set_postfix(scoring=f"{done}/{total}"))
+        records, n_scored = evaluate(proposed, follow)
+        stats["scored_now"] = stats.get("scored_now", 0) + n_scored
+        stats["from_store"] = stats.get("from_store", 0) + len(proposed) - n_scored
+        algo.tell(records, n_scored)
+        algo.state["rng"] = rng.bit_generator.state
+        if commit is not None:
+            commit(records, algo.step, json_safe(algo.state))
+        if bar is not None:
+            bar.set_postfix(**algo.postfix())
+            bar.update(1)
+
+
+def run(spec: RunSpec, resume: bool = False, scorer=None, progress: bool = True, log=None,
+        ctx: RunContext | None = None) -> dict:
+    """Run (or resume) ``spec``; returns the summary dict also written to the run folder.
+    ``ctx``: the spec's RunContext when the caller built it already (it is built once per run)."""
+    ctx = ctx or RunContext(spec, log=log)  # every check that needs no store and no scoring
+    with run_session(spec, resume, scorer, ctx) as (store, state, scorer):
+        algo = ctx.make_algorithm()
+        algo.start(state, {r["arch"]: r for r in store.run_records(spec.name)})
+        stats = {"scored_now": 0, "from_store": 0, "t_start": time.perf_counter()}
+
+        def evaluate(archs, follow):
+            return score_candidates(store, scorer, ctx.space, ctx.costs, archs, ctx.config_hash, spec.seed, follow)
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            n, total = algo.progress()
+            bar = tqdm(total=total, initial=n, unit=algo.unit, desc=f"{spec.algorithm} {spec.space}",
+                       dynamic_ncols=True, file=sys.stderr)
+        try:
+            drive(algo, spec.seed, evaluate, lambda recs, step, st: store.commit_iteration(spec.name, recs, step, st),
+                  bar, stats)
+        finally:
+            if bar is not None:
+                bar.close()
+        from .finish import FINISH
+        return FINISH[ctx.kind](ctx, algo, store, stats, progress)
+
+
+@contextlib.contextmanager
+def run_session(spec: RunSpec, resume: bool, scorer=None, ctx: RunContext | None = None):
+    """``(store, saved state or None, scorer)`` of the run ``spec.name``, both closed on the way out.
+
+    The run folder is made writable, the store opened (``spec.store_path`` or runs/<name>/search.db),
+    a new run recorded or a resumed one checked to have the same settings (``spec.config_dict()``).
+    An existing run without ``resume`` is an InputError; ``resume`` of a run that never started starts
+    it. Without a ``scorer`` one is made in this process (with the reduced data if the estimator
+    needs images)."""
+    from ..store import SearchStore
+    ctx = ctx or RunContext(spec)
+    store = None
+    try:
+        run_dir = _prepare_run_dir(spec)
+        store = SearchStore(spec.store_path or run_dir / "search.db")
+        state = store.load_state(spec.name)
+        if state is not None and not resume:
+            raise InputError(f"run {spec.name!r} already exists in {run_dir}; pass --resume to continue it, "
+                             "or choose another --name")
+        store.start_run(spec.name, spec.config_dict())
+        if scorer is None:
+            scorer = LocalScorer(ctx.space, ctx.estimator, ctx.data, spec.seed, spec.device)
+        yield store, state, scorer
+    finally:
+        if scorer is not None and hasattr(scorer, "close"):
+            scorer.close()
+        if store is not None:
+            store.close()
+
+
+def _prepare_run_dir(spec: RunSpec):
+    d = spec.run_dir
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".write_probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"cannot write the run folder {d}: {e.strerror}; choose a writable --runs-dir") from None
+    return d

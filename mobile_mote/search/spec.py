@@ -1,0 +1,65 @@
+"""A search run as plain data: one ``RunSpec`` for every algorithm the driver runs.
+
+``algorithm`` names the algorithm (``mote-nas``, ``ef``, ``rs``: MOTE-NAS's evolution and its
+variants, configured by ``search``; ``nsga2``: the multi-objective search, configured by ``pareto``
+and ``objectives``). ``config_dict()`` is the run's identity: what must match for a resume.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..efficiency.constraints import Constraint
+from .algorithms import SearchConfig
+from .nsga import ParetoConfig
+
+EVOLUTION = ("mote-nas", "ef", "rs")
+
+
+@dataclass
+class RunSpec:
+    name: str
+    space: str
+    constraints: list[Constraint] = field(default_factory=list)
+    estimator: str = "mote"
+    estimator_config: dict = field(default_factory=dict)
+    search: SearchConfig = field(default_factory=SearchConfig)  # mote-nas / ef / rs
+    pareto: ParetoConfig | None = None  # set: the run is NSGA-II over ``objectives``
+    objectives: tuple = ("score", "latency")
+    proxy_data: str | None = None
+    benchmark: str | None = None  # a benchmark table: evaluation stage and/or true accuracy of the result
+    benchmark_dataset: str = "cifar100"
+    latency_table: str | None = None
+    latency_device: str | None = None
+    latency_lut: str | None = None
+    eval_epochs: int = 12
+    seed: int = 0
+    device: str = "cpu"
+    runs_dir: str = "runs"
+    store_path: str | None = None  # default runs_dir/name/search.db; several runs may share one store
+
+    @property
+    def algorithm(self) -> str:
+        return "nsga2" if self.pareto is not None else self.search.algorithm
+
+    def config_dict(self) -> dict:
+        """What must match for a resume: everything but where the run is written and, for NSGA-II,
+        what is only reported (the benchmark) or how long it runs (a resume may extend it)."""
+        d = asdict(self)
+        for k in ("runs_dir", "store_path"):
+            d.pop(k)
+        d["constraints"] = [c.to_dict() for c in self.constraints]
+        if self.pareto is None:
+            for k in ("pareto", "objectives", "latency_lut"):
+                d.pop(k)
+        else:
+            self.pareto.objectives, self.pareto.seed = tuple(self.objectives), self.seed
+            for k in ("search", "eval_epochs", "benchmark", "benchmark_dataset"):
+                d.pop(k)
+            d["objectives"] = list(self.objectives)
+            d["pareto"] = {k: v for k, v in self.pareto.to_dict().items() if k not in ("generations", "budget")}
+        return d
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
