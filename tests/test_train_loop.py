@@ -123,7 +123,8 @@ def test_two_processes_two_epochs(data):
     assert {"random_states_0.pkl", "random_states_1.pkl", "trainer_state.json"} <= saved  # RNG of both ranks
     assert "lr: 0.004" in (out / "recipe.yaml").read_text()  # lr_base 0.004 x global batch 16 / 16
 
-    from train.models import create_model, load_weights
+    from train.models import create_model, load_weights, register_presets
+    register_presets()
     model = create_model("mote_mobilenetv3_large_100", num_classes=3)
     assert load_weights(model, out / "final.pt") == "state_dict"
 

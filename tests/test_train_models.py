@@ -17,6 +17,12 @@ from train.recipes import load_recipe, resolve, save_resolved
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def presets_registered():
+    """Registering with timm is explicit (``import train`` registers nothing): the presets, once."""
+    train.register_presets()
+
+
 def _conv_linear_macs(model, resolution: int) -> int:
     """MACs of conv and linear layers from one forward pass (the DESIGN.md definition)."""
     total = 0
@@ -257,8 +263,6 @@ def test_onnx_parity_and_atomicity(tmp_path, monkeypatch):
 @pytest.fixture
 def mote(monkeypatch, capsys):
     from mobile_mote import cli
-    if "cmd_export" not in cli._COMMAND_MODULES:
-        monkeypatch.setattr(cli, "_COMMAND_MODULES", cli._COMMAND_MODULES + ("cmd_export",))
 
     def run(*argv):
         rc = cli.main(["export", *map(str, argv)])

@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
+from mobile_mote.atomic import write_text  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
@@ -62,16 +62,16 @@ def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: 
     from timm.optim import create_optimizer_v2
     from timm.utils import ModelEmaV3
     from train.data import train_criterion
+    from train.loop import optimizer_and_scheduler_kwargs
 
     cuda = device.type == "cuda"
+    train.register_presets()  # PRESET is a registered name
     model = train.create_model(PRESET, num_classes=num_classes, drop_rate=float(recipe.get("drop", 0.0)),
                                drop_path_rate=float(recipe.get("drop_path", 0.0))).to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    opt = create_optimizer_v2(model, opt=recipe["opt"], lr=recipe["lr"], weight_decay=recipe.get("weight_decay", 0.0),
-                              momentum=recipe.get("momentum", 0.9),
-                              **({"eps": recipe["opt_eps"]} if recipe.get("opt_eps") is not None else {}))
+    opt = create_optimizer_v2(model, **optimizer_and_scheduler_kwargs(recipe, 0)[0])  # as train.loop does
     crit = train_criterion(recipe, None)
     ema = ModelEmaV3(model, decay=float(recipe["model_ema_decay"])) if recipe.get("model_ema") else None
     fwd = torch.compile(model) if compile_model else model
@@ -387,9 +387,7 @@ def main(argv=None) -> int:
               f"{st['loss_mean_last5']:.3f})", flush=True)
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmpf = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    tmpf.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmpf, out_path)
+    write_text(out_path, json.dumps(record, indent=2) + "\n")
     mt = record["model_throughput"]
     print("\n| measurement | images/s |\n|---|---|")
     for k, v in mt.items():

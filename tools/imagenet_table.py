@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
+from mobile_mote.atomic import write_text  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
+from mobile_mote.winner import WinnerRecord  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "imagenet_table.json"
-PRESETS = (("mbv2", "mobilenetv2_100"), ("mbv3", "mobilenetv3_large_100"))
 NA = "n/a"
 PENDING = "pending"
 
@@ -101,14 +100,20 @@ def top1_of(card_paths: list[Path], space: str, arch_canonical: str, sp) -> tupl
     return None, None
 
 
-def load_winner(path: Path) -> dict:
-    try:
-        w = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read winner record {path}: {type(e).__name__}; accepted: a winner.json written by mote search") from None
-    if not isinstance(w, dict) or not w.get("space") or not w.get("arch"):
-        raise InputError(f"winner record {path} has no space/arch; accepted: a winner.json written by mote search")
-    return w
+def presets() -> list[tuple[str, str]]:
+    """(space, preset name) of every space whose networks are timm models retrainable on ImageNet."""
+    from search_spaces import get_space, list_spaces
+    out = []
+    for name in list_spaces():
+        info = get_space(name).timm_model_info()
+        if info is not None and info.get("preset"):
+            out.append((name, info["preset"]))
+    return out
+
+
+def load_winner(path: Path) -> WinnerRecord:
+    """The run's winner record (``WinnerRecord.from_file``: InputError naming the bad key)."""
+    return WinnerRecord.from_file(path)
 
 
 def find_runs(runs_dir: Path) -> list[tuple[str, Path, Path]]:
@@ -124,17 +129,17 @@ def find_runs(runs_dir: Path) -> list[tuple[str, Path, Path]]:
     return out
 
 
-def search_cost(w: dict) -> dict:
-    cs = w.get("cost_seconds") or {}
+def search_cost(w: WinnerRecord) -> dict:
+    cs = w.cost_seconds or {}
     total = cs.get("total")
     if not _num(total):
-        return {"seconds": None, "text": NA, "device": w.get("device")}
-    gpu = _is_gpu(w.get("device"))
+        return {"seconds": None, "text": NA, "device": w.device}
+    gpu = _is_gpu(w.device)
     out = {"seconds": float(total), "estimator_seconds": cs.get("estimator"),
-           "evaluation_seconds": cs.get("evaluation"), "device": w.get("device")}
+           "evaluation_seconds": cs.get("evaluation"), "device": w.device}
     if gpu:
         out["gpu_days"] = float(total) / 86400.0
-        out["text"] = f"{total:,.0f} GPU-s ({out['gpu_days']:.3g} GPU-days, {w.get('device')})"
+        out["text"] = f"{total:,.0f} GPU-s ({out['gpu_days']:.3g} GPU-days, {w.device})"
     else:
         out["text"] = f"{total:,.0f} CPU seconds"
     return out
@@ -145,13 +150,13 @@ def toolkit_rows(runs_dir: Path | None, retrain_dirs: list[Path]) -> tuple[list[
 
     extra_cards = [p for d in retrain_dirs for p in cards_in(d)]
     rows, used = [], set()
-    items = [(name, "preset", {"space": s, "arch": get_space(s).presets()[name]}, None) for s, name in PRESETS]
+    items = [(name, "preset", WinnerRecord(space=s, arch=get_space(s).presets()[name]), None) for s, name in presets()]
     if runs_dir is not None:
         items += [(label, "search run", load_winner(wf), (wf, rd)) for label, wf, rd in find_runs(runs_dir)]
     for label, kind, w, where in items:
         try:
-            sp = get_space(w["space"])
-            arch = sp.canonical(w["arch"])
+            sp = get_space(w.space)
+            arch = sp.canonical(w.arch)
             macs, params = int(sp.macs(arch)), int(sp.params(arch))
         except Exception as e:
             src = where[0] if where else label
@@ -167,7 +172,7 @@ def toolkit_rows(runs_dir: Path | None, retrain_dirs: list[Path]) -> tuple[list[
         if kind == "search run":
             row["search_cost"] = search_cost(w)
             row["winner_file"] = str(where[0])
-            recorded = (w.get("macs"), w.get("params"))
+            recorded = (w.macs, w.params)
             if recorded != (macs, params):
                 row["note"] = f"run record says MACs {recorded[0]}, params {recorded[1]}; recomputed here"
         else:
@@ -226,9 +231,7 @@ def main(argv=None) -> int:
               "provenance": provenance([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_text(out, json.dumps(record, indent=2) + "\n")
     return 0
 
 

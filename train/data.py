@@ -222,6 +222,46 @@ def resolve_shards(spec) -> tuple[list[str], dict | None]:
     return urls, index
 
 
+def check_val_shards(spec) -> int | None:
+    """Check a validation shard set before any training: returns the image count, or None when unknown.
+
+    Validation must see every image exactly once, and ``check_val_total`` only finds out after an
+    epoch; this finds the same problems up front, as InputErrors: a pattern or list covering only part
+    of the shards an index beside them lists (e.g. ``{000000..000062}`` of 64), an index that
+    ``make_shards`` did not finish, per-shard counts that do not add up to the index's total, and a
+    local shard whose size is not the one recorded (truncated or rewritten).
+    """
+    urls, index = resolve_shards(spec)
+    if index is None:
+        beside = _index_beside(urls[0])
+        if beside is not None:
+            listed = [str(beside.parent / e["file"]) for e in read_index(beside)["shards"]]
+            absent = [u for u in listed if u not in set(urls)]
+            if absent:
+                raise InputError(f"validation shards: {len(urls)} given, but {beside.name} lists {len(listed)} "
+                                 f"(missing e.g. {Path(absent[0]).name}); accepted: the index itself or a "
+                                 "pattern covering every shard, so each image is validated once")
+        return None
+    where = f"validation index {index.get('prefix', 'of the shards')}-index.json"
+    if index.get("complete") is False:
+        raise InputError(f"{where} is incomplete (make_shards was interrupted); rerun the same make_shards "
+                         "command to finish it")
+    shards = index.get("shards") or []
+    listed = sum(int(e.get("samples", 0)) for e in shards)
+    total = int(index["totals"]["samples"])
+    if listed != total:
+        raise InputError(f"{where}: its {len(shards)} shards hold {listed} images but its total says {total}; "
+                         "accepted: an index written by make_shards (rerun it with --overwrite)")
+    for url, e in zip(urls, shards):
+        if _is_remote(url) or e.get("bytes") is None:
+            continue
+        size = os.path.getsize(url)
+        if size != int(e["bytes"]):
+            raise InputError(f"validation shard {url} is {size} bytes, its index records {e['bytes']} (truncated "
+                             "or rewritten); rerun make_shards to rewrite it")
+    return total
+
+
 def _mix_seed(*parts: int) -> int:
     """A 63-bit seed from integers (stable across processes, unlike hash() of strings)."""
     return int.from_bytes(hashlib.sha256(repr(tuple(int(p) for p in parts)).encode()).digest()[:8], "little") >> 1

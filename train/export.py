@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 
+from mobile_mote.atomic import atomic_path
 from mobile_mote.errors import InputError
 
 INPUT_NAME = "input"
@@ -73,7 +73,8 @@ def export_onnx(model, path, resolution: int = 224, opset: int = 17, check: bool
     if not isinstance(opset, int) or not 11 <= opset <= 23:
         raise InputError(f"opset {opset!r}; accepted: 11..23 (17 recommended)")
     if not isinstance(model, torch.nn.Module):
-        from .models import create_model
+        from .models import create_model, register_presets
+        register_presets()  # a preset name is accepted as well as a winner.json or a timm name
         model = create_model(model)
     path = Path(path)
     if path.is_dir():
@@ -88,9 +89,9 @@ def export_onnx(model, path, resolution: int = 224, opset: int = 17, check: bool
         gen = torch.Generator().manual_seed(seed)
         in_chans = int((getattr(model, "pretrained_cfg", None) or {}).get("input_size", (3,))[0])
         dummy = torch.randn(1, in_chans, resolution, resolution, generator=gen).to(device)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         t0 = time.perf_counter()
-        try:
+        # the file appears at `path` only when the block ends normally (after the parity check)
+        with atomic_path(path) as tmp:
             with torch.no_grad():
                 exporter = _torch_export(model, dummy, tmp, opset)
             proto = onnx.load(str(tmp))
@@ -113,10 +114,6 @@ def export_onnx(model, path, resolution: int = 224, opset: int = 17, check: bool
                 report.update(ok=None, max_abs_diff=None, max_rel_diff=None)
             report["bytes"] = tmp.stat().st_size
             report["sha256"] = _sha256(tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     finally:
         model.train(was_training)
     return report

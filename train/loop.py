@@ -1,11 +1,14 @@
 """The retraining loop: one function, ``retrain``, readable top to bottom (nanoGPT-style).
 
     recipe  -> resolve(recipe, global batch)          (linear LR scaling, saved as recipe.yaml)
+            -> timm's optimizer_kwargs / scheduler_kwargs (over the recipe as train.py's namespace)
     model   -> Accelerator.prepare(model, optimizer)  (DDP over processes; bf16 + channels_last on CUDA)
     data    -> train.data loaders, already split by rank (never through accelerator.prepare)
     loop    -> accumulate K micro-batches -> optimizer step -> EMA update -> scheduler.step_update
-    epoch   -> validate model and EMA (top-1/5, counts gathered once, checked against the index)
-            -> checkpoint; also every ``checkpoint_every`` optimizer steps
+    epoch   -> checkpoint (first, so a failed check below loses no training); also every
+               ``checkpoint_every`` optimizer steps
+            -> validate model and EMA (top-1/5, counts gathered once, checked against the index;
+               the shard set itself is checked against its index before training starts)
     end     -> final.pt (EMA weights when the recipe uses EMA) + model card + results.json
 
 One *step* is one optimizer update (``grad_accum`` micro-batches on every process; the global batch is
@@ -39,10 +42,11 @@ from pathlib import Path
 
 import torch
 
+from mobile_mote.atomic import atomic_path, torch_save, write_text
 from mobile_mote.errors import InputError
 
 from . import data as tdata
-from .models import model_info, resolve_model_name, write_model_card
+from .models import model_info, register_presets, resolve_model_name, write_model_card
 from .recipes import load_recipe, resolve, save_resolved
 
 log = logging.getLogger(__name__)
@@ -57,30 +61,38 @@ _RUN_MARKERS = ("metrics.csv", CHECKPOINT_DIR, "final.pt", "results.json")
 
 # ------------------------------------------------------------------------------------ recipe -> timm
 
-def _optimizer_kwargs(r: dict) -> dict:
-    """timm train.py's optimizer_kwargs(): recipe keys -> create_optimizer_v2 arguments."""
-    kw = {"opt": r["opt"], "lr": r["lr"], "weight_decay": r.get("weight_decay", 2e-5),
-          "momentum": r.get("momentum", 0.9)}
-    for key, name in (("opt_eps", "eps"), ("opt_betas", "betas"), ("layer_decay", "layer_decay")):
-        if r.get(key) is not None:
-            kw[name] = r[key]
-    kw.update(r.get("opt_kwargs") or {})
-    return kw
+# timm train.py's argparse defaults for the optimizer / schedule arguments a recipe may leave out (timm's
+# optimizer_kwargs / scheduler_kwargs fall back to other values for some, e.g. lr_cycle_decay 0.1).
+TRAIN_PY_DEFAULTS = {
+    "weight_decay": 2e-5, "momentum": 0.9, "opt_eps": None, "opt_betas": None, "layer_decay": None,
+    "decay_epochs": 90, "decay_milestones": [90, 180, 270], "decay_rate": 0.1, "min_lr": 0.0, "warmup_lr": 1e-5,
+    "warmup_epochs": 0, "warmup_prefix": False, "cooldown_epochs": 0, "patience_epochs": 10, "lr_noise": None,
+    "lr_noise_pct": 0.67, "lr_noise_std": 1.0, "lr_cycle_mul": 1.0, "lr_cycle_decay": 0.5, "lr_cycle_limit": 1,
+    "lr_k_decay": 1.0, "sched_on_updates": False, "eval_metric": "top1",
+}
 
 
-def _scheduler_kwargs(r: dict, seed: int) -> dict:
-    """timm train.py's scheduler_kwargs(): recipe keys -> create_scheduler_v2 arguments."""
-    kw = {"sched": r["sched"], "num_epochs": int(r["epochs"]), "decay_epochs": r.get("decay_epochs", 90),
-          "decay_rate": r.get("decay_rate", 0.1), "min_lr": r.get("min_lr", 0.0),
-          "warmup_lr": r.get("warmup_lr", 1e-5), "warmup_epochs": r.get("warmup_epochs", 0),
-          "warmup_prefix": bool(r.get("warmup_prefix", False)), "cooldown_epochs": r.get("cooldown_epochs", 0),
-          "noise": r.get("lr_noise"), "noise_pct": r.get("lr_noise_pct", 0.67),
-          "noise_std": r.get("lr_noise_std", 1.0), "noise_seed": seed, "cycle_mul": r.get("lr_cycle_mul", 1.0),
-          "cycle_decay": r.get("lr_cycle_decay", 0.5), "cycle_limit": r.get("lr_cycle_limit", 1),
-          "k_decay": r.get("lr_k_decay", 1.0), "step_on_epochs": not r.get("sched_on_updates", False)}
-    if r.get("decay_milestones") is not None:
-        kw["decay_milestones"] = list(r["decay_milestones"])
-    return kw
+def recipe_namespace(recipe: dict, seed: int):
+    """The recipe as the argparse namespace timm's train.py would have built (its defaults filled in),
+    for ``timm.optim.optimizer_kwargs`` / ``timm.scheduler.scheduler_kwargs``. ``seed`` seeds the lr noise."""
+    from types import SimpleNamespace
+
+    ns = {**TRAIN_PY_DEFAULTS, **{k: v for k, v in recipe.items() if v is not None}}
+    ns["epochs"] = int(recipe["epochs"])
+    ns["warmup_prefix"] = bool(ns["warmup_prefix"])
+    ns["decay_milestones"] = list(ns["decay_milestones"])
+    ns["seed"] = seed
+    ns["opt_args"] = recipe.get("opt_kwargs") or None  # train.py passes --opt-kwargs beside optimizer_kwargs()
+    return SimpleNamespace(**ns)
+
+
+def optimizer_and_scheduler_kwargs(recipe: dict, seed: int) -> tuple[dict, dict]:
+    """(create_optimizer_v2 kwargs, create_scheduler_v2 kwargs) of a resolved recipe, by timm's own helpers."""
+    from timm.optim import optimizer_kwargs
+    from timm.scheduler import scheduler_kwargs
+
+    ns = recipe_namespace(recipe, seed)
+    return optimizer_kwargs(ns), scheduler_kwargs(ns)
 
 
 # ------------------------------------------------------------------------------------ input checks
@@ -161,6 +173,13 @@ def _save_checkpoint(acc, out: Path, state: dict) -> Path:
     return final
 
 
+def _record_val(ckpt: Path, val: dict) -> None:
+    """Add a validation result to a checkpoint's trainer_state.json (replaced atomically: still complete)."""
+    st = json.loads((ckpt / STATE_FILE).read_text())
+    st["val"] = {k: v for k, v in val.items() if k != "counts"}
+    write_text(ckpt / STATE_FILE, json.dumps(st, indent=2, default=float) + "\n")
+
+
 def _truncate_csv(path: Path, last_step: int) -> None:
     """Keep the header and the rows whose step <= last_step (a killed run may have logged past its checkpoint)."""
     if not path.is_file():
@@ -170,10 +189,8 @@ def _truncate_csv(path: Path, last_step: int) -> None:
     if not rows:
         return
     keep = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(keep)
-    os.replace(tmp, path)
 
 
 class _CsvLog:
@@ -302,7 +319,7 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
     if imagefolder is None and not _is_loader(train_data):
         _, train_index = tdata.resolve_shards(train_data)  # InputError for missing shards
     if val_data is not None and not _is_loader(val_data):
-        tdata.resolve_shards(val_data)
+        tdata.check_val_shards(val_data)  # a truncated or partial validation set fails now, not after an epoch
     if imagefolder is not None and not (Path(imagefolder) / "train").is_dir():
         raise InputError(f"ImageFolder root {imagefolder}: no train/ folder; accepted: ROOT/train/<class>/<images>")
     n_cls = _num_classes(num_classes, recipe, train_index, imagefolder)
@@ -313,6 +330,7 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
         raise InputError(f"mixup/cutmix need an even batch size, got {bs}")
     model_name = None
     if not isinstance(model, torch.nn.Module):
+        register_presets()  # a preset name (mote_mobilenetv3_large_100, mobilenetv2_100) is accepted
         model_name = resolve_model_name(model)  # InputError for an unknown model
     out = Path(output_dir)
     _check_output(out, resume)
@@ -365,9 +383,9 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
         total_steps = min(total_steps, int(max_steps))
 
     # -- optimizer, schedule, EMA, loss ---------------------------------------------------------------
-    optimizer = create_optimizer_v2(model, **_optimizer_kwargs(recipe))
-    scheduler, _ = create_scheduler_v2(optimizer, **_scheduler_kwargs(recipe, seed),
-                                       updates_per_epoch=updates_per_epoch)
+    opt_kw, sched_kw = optimizer_and_scheduler_kwargs(recipe, seed)
+    optimizer = create_optimizer_v2(model, **opt_kw)
+    scheduler, _ = create_scheduler_v2(optimizer, **sched_kw, updates_per_epoch=updates_per_epoch)
     ema = None
     if recipe.get("model_ema"):
         ema = ModelEmaV3(model, decay=float(recipe.get("model_ema_decay", 0.9998)),
@@ -407,7 +425,7 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
     acc.wait_for_everyone()
     if main:
         save_resolved(recipe, out / "recipe.yaml")
-        (out / "run.json").write_text(json.dumps({
+        write_text(out / "run.json", json.dumps({
             "model": model_name, "num_classes": n_cls, "processes": world, "batch_size": bs, "grad_accum": K,
             "global_batch": global_batch, "updates_per_epoch": updates_per_epoch, "epochs": n_epochs,
             "total_steps": total_steps, "seed": seed, "mixed_precision": amp,
@@ -495,27 +513,31 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
                 close()
         skip_batches = 0
         epoch_done = in_epoch == updates_per_epoch * K
+        trained_epoch = epoch
+        if epoch_done:
+            epoch += 1
+            in_epoch = 0
+        # the checkpoint comes before validation: a validation that fails (a ValCountError) loses no training
+        saved_now = None
+        if step != last_saved:
+            saved_now = _save_checkpoint(acc, out, state(epoch, in_epoch))
+            last_saved = step
         if val_loader is not None:
             last_val = evaluate(acc, raw_model, ema.module if ema is not None else None, val_loader, channels_last)
+            if saved_now is not None and main:
+                _record_val(saved_now, last_val)
             row = {k: last_val.get(k) for k in VAL_FIELDS if k in last_val}
             val_log.write({**{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()},
-                           "step": step, "epoch": epoch})
+                           "step": step, "epoch": trained_epoch})
             if tb is not None:
                 for k in ("top1", "top5", "ema_top1", "ema_top5", "loss"):
                     if last_val.get(k) is not None:
                         tb.add_scalar(f"val/{k}", last_val[k], step)
             if main:
-                msg = f"epoch {epoch} step {step}: val top-1 {last_val['top1']:.2f} top-5 {last_val['top5']:.2f}"
+                msg = f"epoch {trained_epoch} step {step}: val top-1 {last_val['top1']:.2f} top-5 {last_val['top5']:.2f}"
                 if ema is not None:
                     msg += f", EMA top-1 {last_val['ema_top1']:.2f} top-5 {last_val['ema_top5']:.2f}"
                 (bar.write if bar is not None else print)(msg + f" ({last_val['images']} images)")
-        if epoch_done:
-            epoch += 1
-            in_epoch = 0
-        if step != last_saved:
-            _save_checkpoint(acc, out, state(epoch, in_epoch, {"val": last_val and {
-                k: v for k, v in last_val.items() if k != "counts"}}))
-            last_saved = step
     if bar is not None:
         bar.close()
     metrics.close()
@@ -537,22 +559,19 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
     acc.wait_for_everyone()
     if main:
         weights = (ema.module if use_ema else raw_model).state_dict()
-        tmp = out / ".final.pt.tmp"
-        torch.save({"state_dict": {k: v.detach().cpu() for k, v in weights.items()}, "weights": results["weights"],
-                    "model": model_name, "num_classes": n_cls, "step": step, "top1": top1, "top5": top5}, tmp)
-        os.replace(tmp, out / "final.pt")
+        torch_save({"state_dict": {k: v.detach().cpu() for k, v in weights.items()}, "weights": results["weights"],
+                    "model": model_name, "num_classes": n_cls, "step": step, "top1": top1, "top5": top5},
+                   out / "final.pt")
         try:
-            info = model_info(model_name)
+            info = model_info(model_name)  # registered MOTE models only, all of a timm-retrainable space
         except InputError:
             info = None  # a plain timm model: no MOTE architecture card, results.json only
-        if info is not None and top1 is not None and info.get("space") in ("mbv2", "mbv3"):
+        if info is not None and top1 is not None:
             write_model_card(out, model_name, info["arch"], info["space"], recipe, top1,
                              extra={"top1_measured_on": _describe(val_data, imagefolder), "weights": results["weights"],
                                     "steps": step, "num_classes": n_cls})
             results["model_card"] = str(out / "model_card.json")
-        tmp = out / ".results.json.tmp"
-        tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        os.replace(tmp, out / "results.json")
+        write_text(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     acc.wait_for_everyone()
     return results
 

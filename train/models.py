@@ -1,14 +1,21 @@
-"""Any architecture of the mbv2 / mbv3 block spaces as a registered timm model, and its model card.
+"""Any architecture of a timm-retrainable search space as a timm model, and its model card.
 
-``register_arch("mine", "mbv3", arch)`` registers ``mote_mine`` in timm's registry, so
-``timm.create_model("mote_mine")``, ``timm.list_models("mote_*")`` and everything built on them
-(timm's train.py, validate.py, ``resolve_model_data_config``) work. The network itself is the one the
-search counted: ``space.build(arch)`` returns timm's own EfficientNet / MobileNetV3 class, so the
-registered model has exactly the searched MACs and parameters.
+``build_winner("runs/x")`` builds a search's winner straight from its winner.json
+(``mobile_mote.winner.WinnerRecord``) through timm's ``build_model_with_cfg``, with a full pretrained
+config (input size, mean/std, first conv, classifier) and without touching timm's registry.
 
-``import train`` registers the two presets, ``mote_mobilenetv2_100`` and ``mote_mobilenetv3_large_100``;
-their state dicts match timm's ``mobilenetv2_100`` / ``mobilenetv3_large_100`` key for key, and their
-pretrained configs point at timm's published weights (``pretrained=True`` loads them when online).
+Registering is an explicit call: ``register_arch("mine", "mbv3", arch)`` registers ``mote_mine`` in
+timm's registry, so ``timm.create_model("mote_mine")``, ``timm.list_models("mote_*")`` and everything
+built on them (timm's train.py, validate.py, ``resolve_model_data_config``) work; ``register_winner(path)``
+does it for a winner.json; ``register_presets()`` for the spaces' presets (``mote_mobilenetv2_100``,
+``mote_mobilenetv3_large_100``: state dicts key for key those of timm's ``mobilenetv2_100`` /
+``mobilenetv3_large_100``, pretrained configs pointing at timm's published weights). Importing ``train``
+registers nothing.
+
+The network is the one the search counted: ``space.build(arch)`` returns timm's own EfficientNet /
+MobileNetV3 class, so the model has exactly the searched MACs and parameters. Which spaces qualify,
+and their head/stem/classifier names, come only from ``space.timm_model_info()`` (None: not a timm
+model retrainable on ImageNet).
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from typing import Any
 
 from mobile_mote.atomic import write_text
 from mobile_mote.errors import InputError
+from mobile_mote.winner import WinnerRecord
 
 PREFIX = "mote_"
 # timm's register_model() looks the pretrained config up in the entrypoint's module under this name.
@@ -29,29 +37,45 @@ default_cfgs: dict = {}
 _ENTRIES: dict[str, tuple[Any, str]] = {}  # full name -> (space object, canonical arch)
 _CARDS: dict[str, dict] = {}  # full name -> model-card fields (arch, costs, provenance)
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
-_BLOCK_SPACES = ("mbv2", "mbv3")
-# Module names of the stem convolution and the classifier, per head type of the block spaces
-# (timm's EfficientNet and MobileNetV3 classes happen to use the same names).
-HEAD_NAMES = {"efficientnet": ("conv_stem", "classifier"), "mobilenetv3": ("conv_stem", "classifier")}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # -- spaces and architectures -----------------------------------------------------------------
+def retrainable_spaces() -> list[str]:
+    """Names of the registered spaces whose ``timm_model_info()`` is not None (computed on each call)."""
+    from search_spaces import get_space, list_spaces
+    return [n for n in list_spaces() if get_space(n).timm_model_info() is not None]
+
+
+def _not_retrainable(what: str) -> InputError:
+    return InputError(f"space {what} cannot be retrained as an ImageNet model; accepted: "
+                      f"{', '.join(retrainable_spaces())}")
+
+
 def _space(space):
-    """A block space from a name or a space object; anything else is an InputError."""
-    from search_spaces import ArchError, BlockSpace, get_space
+    """A timm-retrainable space from a name or a space object; anything else is an InputError."""
+    from search_spaces import get_space, list_spaces
     if isinstance(space, str):
-        if space not in _BLOCK_SPACES:
-            raise InputError(f"space {space!r} cannot be retrained as an ImageNet model; accepted: "
-                             f"{', '.join(_BLOCK_SPACES)}")
-        try:
-            return get_space(space)
-        except ArchError as e:
-            raise InputError(str(e)) from None
-    if not isinstance(space, BlockSpace):
-        raise InputError(f"expected a block space ({', '.join(_BLOCK_SPACES)}), got {type(space).__name__}")
-    return space
+        if space not in list_spaces():
+            raise _not_retrainable(repr(space))
+        sp = get_space(space)
+    elif callable(getattr(space, "timm_model_info", None)):
+        sp = space
+    else:
+        raise InputError(f"expected a search space or its name ({', '.join(retrainable_spaces())}), "
+                         f"got {type(space).__name__}")
+    if sp.timm_model_info() is None:
+        raise _not_retrainable(repr(getattr(sp, "name", type(sp).__name__)))
+    return sp
+
+
+def _info(sp) -> dict:
+    """``sp.timm_model_info()`` with the space's resolution and class count filled in where not given."""
+    info = dict(sp.timm_model_info())
+    info.setdefault("resolution", sp.resolution)
+    info.setdefault("num_classes", sp.num_classes)
+    return info
 
 
 def _canonical(space, arch: str) -> str:
@@ -67,17 +91,19 @@ def arch_info(space, arch: str) -> dict:
     sp = _space(space)
     arch = _canonical(sp, arch)
     macs, params = sp.cost(arch)
-    return {"space": sp.name, "arch": arch, "timm_arch_def": sp.arch_def(arch), "head": sp.cfg.head,
-            "resolution": sp.resolution, "num_classes": sp.num_classes, "macs": int(macs), "params": int(params)}
+    info = _info(sp)
+    return {"space": sp.name, "arch": arch, "timm_arch_def": sp.arch_def(arch), "head": info["head"],
+            "resolution": info["resolution"], "num_classes": info["num_classes"], "macs": int(macs),
+            "params": int(params)}
 
 
 def _pretrained_cfg(sp, weights: dict | None = None, description: str = "") -> dict:
-    first_conv, classifier = HEAD_NAMES[sp.cfg.head]
-    res = sp.resolution
+    info = _info(sp)
+    res = info["resolution"]
     pool = -(-res // 32)
     cfg = dict(url="", hf_hub_id=None, input_size=(3, res, res), pool_size=(pool, pool), crop_pct=0.875,
                crop_mode="center", interpolation="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD,
-               num_classes=sp.num_classes, first_conv=first_conv, classifier=classifier,
+               num_classes=info["num_classes"], first_conv=info["first_conv"], classifier=info["classifier"],
                license="apache-2.0", description=description)
     cfg.update(weights or {})
     return cfg
@@ -138,7 +164,8 @@ def register_arch(name: str, space, arch: str, *, overwrite: bool = False, _weig
     default_cfgs[full] = generate_default_cfgs({key: _pretrained_cfg(sp, weights, desc)})[full]
 
     def entrypoint(pretrained: bool = False, **kwargs):
-        return _build(full, pretrained, **kwargs)
+        sp_, arch_ = _ENTRIES[full]
+        return _build(sp_, arch_, full, pretrained, **kwargs)
 
     entrypoint.__name__ = entrypoint.__qualname__ = full
     entrypoint.__module__ = __name__
@@ -151,10 +178,10 @@ def register_arch(name: str, space, arch: str, *, overwrite: bool = False, _weig
     return full
 
 
-def _build(full: str, pretrained: bool = False, **kwargs):
+def _build(sp, arch: str, variant: str, pretrained: bool = False, pretrained_cfg: dict | None = None, **kwargs):
+    """timm's ``build_model_with_cfg`` over ``sp.build(arch)`` (as efficientnet's ``_gen_*`` functions do
+    over their class). ``pretrained_cfg`` None: the registered config of ``variant``."""
     from timm.models import build_model_with_cfg
-
-    sp, arch = _ENTRIES[full]
 
     def factory(num_classes: int = 1000, **timm_kwargs):
         model = sp.build(arch, num_classes=num_classes or sp.num_classes, **timm_kwargs)
@@ -163,36 +190,75 @@ def _build(full: str, pretrained: bool = False, **kwargs):
         return model
 
     kwargs.setdefault("feature_cfg", dict(flatten_sequential=True))
-    return build_model_with_cfg(factory, full, pretrained, **kwargs)
+    return build_model_with_cfg(factory, variant, pretrained, pretrained_cfg=pretrained_cfg, **kwargs)
+
+
+def preset_names() -> list[str]:
+    """The timm names ``register_presets()`` registers (nothing is registered by asking)."""
+    from search_spaces import get_space
+    return [PREFIX + get_space(n).timm_model_info()["preset"] for n in retrainable_spaces()
+            if get_space(n).timm_model_info().get("preset")]
 
 
 def register_presets() -> list[str]:
-    """``mote_mobilenetv2_100`` and ``mote_mobilenetv3_large_100``, with timm's weights as their source."""
+    """Register every retrainable space's preset (``mote_mobilenetv2_100``, ``mote_mobilenetv3_large_100``)
+    with timm's weights as their source; idempotent; returns the full names."""
+    from search_spaces import get_space
     names = []
-    for space_name in _BLOCK_SPACES:
-        sp = _space(space_name)
-        preset = sp.cfg.preset_name
-        names.append(register_arch(preset, sp, preset, _weights=_preset_weights(preset),
-                                   source=f"preset: timm {preset}", timm_equivalent=preset))
+    for space_name in retrainable_spaces():
+        sp = get_space(space_name)
+        preset = sp.timm_model_info().get("preset")
+        if preset:
+            names.append(register_arch(preset, sp, preset, _weights=_preset_weights(preset),
+                                       source=f"preset: timm {preset}", timm_equivalent=preset))
     return names
 
 
-def _winner_file(path) -> Path:
-    p = Path(path)
-    return p / "winner.json" if p.is_dir() else p  # a run directory stands for its winner.json
+def _read_winner(path_or_record) -> WinnerRecord:
+    if isinstance(path_or_record, WinnerRecord):
+        return path_or_record
+    return WinnerRecord.from_file(path_or_record)
 
 
-def _read_winner(path) -> dict:
-    p = _winner_file(path)
-    if not p.is_file():
-        raise InputError(f"winner file {str(p)!r} not found; expected the winner.json a search writes")
-    try:
-        rec = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: not JSON ({e})") from None
-    if not isinstance(rec, dict) or not rec.get("space") or not rec.get("arch"):
-        raise InputError(f"{p}: a winner record needs 'space' and 'arch' fields (as in runs/<name>/winner.json)")
-    return rec
+def _winner_arch(rec: WinnerRecord, stacklevel: int = 3):
+    """(space, canonical arch) of a winner record; warns when its recorded costs differ from the count."""
+    sp = _space(rec.space)
+    arch = _canonical(sp, rec.arch)
+    macs, params = sp.cost(arch)
+    where = rec.path or "winner record"
+    for fld, value in (("macs", macs), ("params", params)):
+        if getattr(rec, fld) is not None and int(getattr(rec, fld)) != int(value):
+            warnings.warn(f"{where}: searched {fld} {getattr(rec, fld)} differ from the analytic count {value} "
+                          "(another resolution or space configuration?)", stacklevel=stacklevel)
+    return sp, arch
+
+
+def build_winner(record_or_path, num_classes: int | None = None, pretrained: bool = False, **kwargs):
+    """The timm model of a search's winner, built straight from its record; timm's registry is untouched.
+
+    ``record_or_path``: a ``WinnerRecord``, a winner.json or a run folder. ``kwargs`` go to timm's
+    ``build_model_with_cfg`` and the model class (``drop_rate``, ``drop_path_rate``, ``features_only``,
+    ``pretrained_cfg_overlay``, ...). The model's ``pretrained_cfg`` names it
+    ``mote_<space>_<8 hex of the arch>`` (the name ``register_winner`` would give it).
+    ``pretrained=True`` needs a weight source: only an architecture equal to a preset has one (timm's).
+    """
+    rec = _read_winner(record_or_path)
+    sp, arch = _winner_arch(rec)
+    full = _full_name(default_winner_name(sp.name, arch))
+    weights: dict = {}
+    tag = ""
+    preset = _info(sp).get("preset")
+    if pretrained and preset and _canonical(sp, preset) == arch:
+        tag, weights = _preset_weights(preset)
+    if pretrained and not (weights.get("url") or weights.get("hf_hub_id")):
+        raise InputError(f"{rec.path or 'winner'}: no pretrained weights exist for this architecture; accepted: "
+                         "pretrained=False (retrain it with `mote retrain`), or load a checkpoint with load_weights")
+    macs, params = sp.cost(arch)
+    desc = f"MOTE-NAS {sp.name} architecture: {macs / 1e6:.1f} M MACs, {params / 1e6:.2f} M params"
+    cfg = {**_pretrained_cfg(sp, weights, desc), "architecture": full, "tag": tag}
+    if num_classes is not None:
+        kwargs["num_classes"] = int(num_classes)
+    return _build(sp, arch, full, pretrained, pretrained_cfg=cfg, **kwargs)
 
 
 def default_winner_name(space: str, arch: str) -> str:
@@ -201,20 +267,15 @@ def default_winner_name(space: str, arch: str) -> str:
 
 
 def register_winner(path, name: str | None = None) -> str:
-    """Register the architecture of a search's winner.json (or runs/<name>/); returns the full timm name."""
-    path = _winner_file(path)
+    """Register the architecture of a search's winner (a winner.json, runs/<name>/ or a ``WinnerRecord``)
+    with timm; returns the full timm name."""
     rec = _read_winner(path)
-    sp = _space(rec["space"])
-    arch = _canonical(sp, rec["arch"])
-    macs, params = sp.cost(arch)
-    for field, value in (("macs", macs), ("params", params)):
-        if rec.get(field) is not None and int(rec[field]) != int(value):
-            warnings.warn(f"{path}: searched {field} {rec[field]} differ from the analytic count {value} "
-                          "(another resolution or space configuration?)", stacklevel=2)
+    sp, arch = _winner_arch(rec)
     keep = ("score", "estimator", "algorithm", "seed", "constraint", "latency_ms", "final_accuracy",
-            "final_accuracy_source")
-    card = {k: rec[k] for k in keep if rec.get(k) is not None}
-    card.update(source=str(Path(path).resolve()), searched_macs=rec.get("macs"), searched_params=rec.get("params"))
+            "final_accuracy_source", "data_quality")
+    card = {k: getattr(rec, k) for k in keep if getattr(rec, k) is not None}
+    card.update(source=str(rec.path.resolve()) if rec.path else "winner record", searched_macs=rec.macs,
+                searched_params=rec.params)
     return register_arch(name or default_winner_name(sp.name, arch), sp, arch, **card)
 
 
@@ -234,7 +295,7 @@ def resolve_model_name(name_or_winner_path) -> str:
         return PREFIX + name
     if timm.is_model(name):
         return name
-    known = ", ".join(sorted(_ENTRIES)) or "none"
+    known = ", ".join(sorted(_ENTRIES)) or "none; train.register_presets() registers the presets"
     raise InputError(f"unknown model {name!r}; accepted: a winner.json path, a registered MOTE model ({known}) "
                      "or a timm model name")
 
@@ -361,8 +422,10 @@ def _render_card(c: dict) -> str:
              "", "## Architecture", "", f"`{c['arch']}`", "", "timm `arch_def`:", "", "```"]
     lines += [", ".join(stage) for stage in c["timm_arch_def"]]
     lines += ["```", "", "## Use", "", "```python",
-              "import train  # registers the MOTE models with timm",
-              f"model = train.create_model({c['name']!r})  # or a winner.json path", "```", ""]
+              "import train",
+              "model = train.build_winner(\"runs/<name>/winner.json\")  # straight from the search's record",
+              "# or register with timm first: train.register_presets() / train.register_winner(path)",
+              f"model = train.create_model({c['name']!r})", "```", ""]
     if c.get("provenance"):
         lines += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in c["provenance"].items()] + [""]
     if c.get("extra"):

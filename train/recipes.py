@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from mobile_mote.atomic import write_text
 from mobile_mote.errors import InputError
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
@@ -185,9 +186,7 @@ def save_resolved(recipe: dict, path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     header = (f"# resolved recipe {recipe.get('name', '')!s}: global batch {recipe.get('global_batch', '?')}, "
               f"lr {recipe['lr']:.6g}\n")
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(header + yaml.safe_dump(_plain(recipe), sort_keys=False, default_flow_style=None))
-    os.replace(tmp, p)
+    write_text(p, header + yaml.safe_dump(_plain(recipe), sort_keys=False, default_flow_style=None))
     return p
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from mobile_mote.atomic import atomic_path, write_text
 from mobile_mote.errors import InputError
 
 FORMAT = "mobile_mote-wds-shards/1"
@@ -149,27 +150,13 @@ def _load_image_bytes(path: Path) -> tuple[bytes, bool]:
     return buf.getvalue(), True
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _tmp_name(path: Path) -> Path:
+    # ``<name>.tmp-<pid>``: the stale-temporary sweep of write_shards recognises this form
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1) + "\n", fsync=True, tmp=_tmp_name(path))
 
 
 def _check_writable(out: Path) -> None:
@@ -185,12 +172,10 @@ def _check_writable(out: Path) -> None:
 
 
 class _TarOut:
-    """One shard being written: a tmp file, renamed into place by ``commit``."""
+    """One shard's tar stream into ``path`` (a temporary that ``atomic_path`` renames into place)."""
 
-    def __init__(self, final: Path):
-        self.final = final
-        self.tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-        self.file = open(self.tmp, "wb")
+    def __init__(self, path: Path):
+        self.file = open(path, "wb")
         self.tar = tarfile.open(fileobj=self.file, mode="w", format=tarfile.USTAR_FORMAT)
 
     def add(self, key: str, cls_bytes: bytes, jpg: bytes) -> None:
@@ -199,24 +184,17 @@ class _TarOut:
             ti.size, ti.mtime, ti.mode = len(data), TAR_MTIME, 0o444
             self.tar.addfile(ti, io.BytesIO(data))
 
-    def commit(self) -> int:
-        self.tar.close()
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
-        return self.final.stat().st_size
+    def close(self) -> None:
+        try:
+            self.tar.close()  # end-of-archive blocks and record padding
+        finally:
+            self.file.close()
 
     def abort(self) -> None:
+        """Close without raising (the write already failed; ``atomic_path`` removes the temporary)."""
         try:
-            self.tar.close()
+            self.close()
         except Exception:
-            pass
-        self.file.close()
-        try:
-            self.tmp.unlink()
-        except FileNotFoundError:
             pass
 
 
@@ -333,47 +311,54 @@ def write_shards(root, out, prefix: str, *, max_bytes=None, max_samples: int | N
     def write_range(shard_no: int, start: int, stop: int | None, bar) -> dict:
         """Write shard ``shard_no`` from position ``start``: up to ``stop`` or until the limits say stop."""
         final = out / f"{prefix}-{shard_no:06d}.tar"
+        tar = None
         try:
-            tar = _TarOut(final)
-        except OSError as e:
-            raise ShardError(f"cannot write {final} ({e.strerror or e}); accepted: a writable folder") from None
-        try:
-            counts = [0] * len(classes)
-            members = samples = converted_n = 0
-            skipped: list[str] = []
-            pos = start
-            for rec in prepared(start, len(items) if stop is None else stop):
-                if len(rec) == 2:
-                    skipped.append(rec[1])
-                    log(f"skipped unreadable image {rec[1]}")
-                    pos = rec[0] + 1
-                    bar.update(1)
-                    continue
-                p, key, cls_b, jpg, converted = rec
-                add = sample_tar_bytes(cls_b, jpg)
-                if stop is None and samples > 0 and (
-                        (max_samples is not None and samples >= max_samples)
-                        or (max_bytes is not None and tar_file_bytes(members + add) > max_bytes)):
-                    break
-                tar.add(key, cls_b, jpg)
-                members += add
-                samples += 1
-                converted_n += converted
-                counts[int(cls_b)] += 1
-                pos = p + 1
-                bar.update(1)
-            nbytes = tar.commit()
+            with atomic_path(final, fsync=True, tmp=_tmp_name(final)) as tmp:
+                tar = _TarOut(tmp)
+                try:
+                    counts, members, samples, converted_n, skipped, pos = fill(tar, start, stop, bar)
+                except BaseException:
+                    tar.abort()
+                    raise
+                tar.close()
         except OSError as e:  # the output side (input read errors are skipped in prepared())
-            tar.abort()
+            if tar is None:
+                raise ShardError(f"cannot write {final} ({e.strerror or e}); accepted: a writable folder") from None
             raise ShardError(f"cannot write {final} ({e.strerror or e}); the shards already written are kept, "
                              "rerun the same command to resume") from None
-        except BaseException:
-            tar.abort()
-            raise
+        nbytes = final.stat().st_size
         if nbytes != tar_file_bytes(members):
             raise RuntimeError(f"internal: {final} has {nbytes} bytes, expected {tar_file_bytes(members)}")
         return {"file": final.name, "samples": samples, "bytes": nbytes, "counts": counts,
                 "first": start, "end": pos, "converted": converted_n, "skipped": skipped}
+
+    def fill(tar: _TarOut, start: int, stop: int | None, bar):
+        """Add samples from ``start`` until ``stop`` or the shard limits; returns the shard's tallies."""
+        counts = [0] * len(classes)
+        members = samples = converted_n = 0
+        skipped: list[str] = []
+        pos = start
+        for rec in prepared(start, len(items) if stop is None else stop):
+            if len(rec) == 2:
+                skipped.append(rec[1])
+                log(f"skipped unreadable image {rec[1]}")
+                pos = rec[0] + 1
+                bar.update(1)
+                continue
+            p, key, cls_b, jpg, converted = rec
+            add = sample_tar_bytes(cls_b, jpg)
+            if stop is None and samples > 0 and (
+                    (max_samples is not None and samples >= max_samples)
+                    or (max_bytes is not None and tar_file_bytes(members + add) > max_bytes)):
+                break
+            tar.add(key, cls_b, jpg)
+            members += add
+            samples += 1
+            converted_n += converted
+            counts[int(cls_b)] += 1
+            pos = p + 1
+            bar.update(1)
+        return counts, members, samples, converted_n, skipped, pos
 
     if not idx_path.exists():
         save(False)  # from the first shard on, files on disk are always explained by an index

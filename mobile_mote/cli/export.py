@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _export(args) -> int:
@@ -20,6 +20,7 @@ def _export(args) -> int:
         raise InputError(f"--num-classes {args.num_classes}; accepted: 1 or more")
     if args.threads:
         torch.set_num_threads(args.threads)
+    train.register_presets()  # --model may name a preset
     name = train.resolve_model_name(args.model)
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     model = train.create_model(name, **kwargs)

@@ -9,7 +9,7 @@ Several (one per GPU; on CPU add ``env CUDA_VISIBLE_DEVICES=``, see ``mobile_mot
 
     accelerate launch --multi_gpu --num_processes 8 -m mobile_mote retrain ...
 
-Also runnable as ``python -m mobile_mote.cmd_retrain retrain ...`` (same arguments, same exit codes).
+Also runnable as ``python -m mobile_mote.cli.retrain retrain ...`` (same arguments, same exit codes).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import json
 
 
 def _retrain(args) -> int:
-    from .errors import InputError
+    from ..errors import InputError
 
     if args.imagefolder and (args.train_shards or args.val_shards):
         raise InputError("give either --train-shards/--val-shards or --imagefolder, not both")
@@ -71,8 +71,6 @@ def register(sub) -> None:
     r.set_defaults(func=_retrain)
 
 
-if __name__ == "__main__":  # python -m mobile_mote.cmd_retrain retrain ... (before cli.py lists this module)
-    from . import cli
-    if "cmd_retrain" not in cli._COMMAND_MODULES:
-        cli._COMMAND_MODULES = (*cli._COMMAND_MODULES, "cmd_retrain")
-    raise SystemExit(cli.main())
+if __name__ == "__main__":  # python -m mobile_mote.cli.retrain retrain ... (same as `mote retrain ...`)
+    from . import main
+    raise SystemExit(main())
