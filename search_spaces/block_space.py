@@ -15,6 +15,8 @@ from typing import Union
 import numpy as np
 
 from .base import ArchError, SearchSpace
+from .blocks import BlockPlan, stride_out
+from .counting import count_block_plan
 
 SKIP = "skip"
 Op = Union[str, tuple]  # "skip" or (kernel, expansion, se)
@@ -85,19 +87,6 @@ _SHORT_RE = re.compile(r"^k(\d+)_?e([0-9.]+)(_?se)?$")
 
 def _fmt(x: float) -> str:
     return f"{float(x):g}"
-
-
-@dataclass(frozen=True)
-class BlockPlan:
-    """One built block, the unit both the timm builder and the analytic counter read."""
-    kind: str  # "ds", "ir" or "cn"
-    kernel: int
-    stride: int
-    in_chs: int
-    out_chs: int
-    expansion: float = 1.0
-    se: bool = False
-    relu: bool = False
 
 
 class BlockSpace(SearchSpace):
@@ -335,7 +324,6 @@ class BlockSpace(SearchSpace):
         return build_block_model(self, arch, num_classes or self.num_classes, reduced, **timm_kwargs)
 
     def _count(self, ops, resolution: int, num_classes: int, reduced: bool, width: float | None = None):
-        from .counting import count_block_plan
         stem, blocks, feats = self._plan_ops(ops, reduced, width)  # ops already validated by the caller
         return count_block_plan(stem, blocks, feats, self.cfg.head, resolution, num_classes,
                                 stem_stride=1 if reduced else 2)
@@ -460,9 +448,3 @@ def _parse_fixed(block: str) -> dict:
         elif p[0] in "ksc" and p[1:].isdigit():
             out[p[0]] = int(p[1:])
     return out
-
-
-def stride_out(size: int, kernel: int, stride: int) -> int:
-    pad = ((stride - 1) + (kernel - 1)) // 2  # timm's symmetric padding for pad_type ''
-    return (size + 2 * pad - kernel) // stride + 1
-

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .block_space import BlockPlan, stride_out
+from .blocks import BlockPlan, stride_out
 
 
 def count_block_plan(stem: int, blocks: Sequence[BlockPlan], feats: int, head: str, resolution: int,

@@ -54,12 +54,9 @@ class MacroSpace(SearchSpace):
 
     def __init__(self, stem_channels: int = 32, head_features: int = 1280, reduced_stem_channels: int = 16,
                  reduced_head_features: int = 640, num_classes: int = 10, resolution: int = 32):
-        self.stem_channels = stem_channels
-        self.head_features = head_features
-        self.reduced_stem_channels = reduced_stem_channels
-        self.reduced_head_features = reduced_head_features
-        self.num_classes = num_classes
-        self.resolution = resolution
+        self.stem_channels, self.head_features = stem_channels, head_features
+        self.reduced_stem_channels, self.reduced_head_features = reduced_stem_channels, reduced_head_features
+        self.num_classes, self.resolution = num_classes, resolution
 
     # -- strings ---------------------------------------------------------------------------
     def to_str(self, arch) -> str:

@@ -208,3 +208,59 @@ def test_two_processes_give_the_same_search(tmp_path, shared_data):
     with sqlite3.connect(tmp_path / "one" / "search.db") as c1, sqlite3.connect(tmp_path / "two" / "search.db") as c2:
         q = "select arch, score from candidates order by arch"
         assert c1.execute(q).fetchall() == c2.execute(q).fetchall()
+
+
+def test_macro_benchmark_mode_reports_true_accuracy_and_rank(tmp_path, capsys, shared_data):
+    bench = shared_data / "macro" / "nas-bench-macro_cifar10.json"
+    rc = main(["search", "--space", "macro", "--benchmark", str(bench), "--flops", "50M", "--estimator", "macs",
+               "--algorithm", "ef", "--profile", "tiny", "--runs-dir", str(tmp_path), "--name", "m", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = json.loads(out.splitlines()[0])
+    assert line["macs"] <= 50e6
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    w = summary["winners"][0]
+    # the truth is the benchmark's mean over its three seeds, and the rank counts every feasible network
+    import json as _json
+    table = _json.loads(bench.read_text())
+    assert w["final_accuracy"] == pytest.approx(table[w["arch"]]["mean_acc"])
+    feasible = [v["mean_acc"] for v in table.values() if v["flops"] <= 50e6]
+    assert w["feasible_architectures"] == len(feasible)
+    assert w["final_rank"] == 1 + sum(v > w["final_accuracy"] for v in feasible)
+    assert w["best_feasible_accuracy"] == pytest.approx(max(feasible))
+
+
+@pytest.mark.parametrize("space,extra,needle", [
+    ("mbv2", [], "cannot list every architecture of mbv2"),
+    ("nb201", ["--latency-device", "nosuchdevice"], "no column 'nosuchdevice'"),
+])
+def test_latency_table_that_does_not_fit_is_one_line(tmp_path, capsys, shared_data, space, extra, needle):
+    table = shared_data / "nb201" / "latency_ms.csv"
+    argv = ["search", "--space", space, "--flops", "250M", "--latency", "20ms", "--latency-table", str(table),
+            *(extra or ["--latency-device", "pixel2"]), "--estimator", "macs", "--profile", "tiny",
+            "--runs-dir", str(tmp_path), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_latency_table_cells_are_checked(tmp_path, capsys, shared_data):
+    import shutil
+    src = shared_data / "nb201"
+    shutil.copy(src / "benchmark.csv", tmp_path / "benchmark.csv")
+    lines = (src / "latency_ms.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    col = head.index("pixel2")
+    row = lines[5].split(",")
+    row[col] = "n/a"
+    lines[5] = ",".join(row)
+    (tmp_path / "latency_ms.csv").write_text("\n".join(lines) + "\n")
+    argv = ["search", "--space", "nb201", "--latency", "20ms", "--latency-table", str(tmp_path / "latency_ms.csv"),
+            "--latency-device", "pixel2", "--estimator", "macs", "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'n/a' is not a positive number" in err
+    (tmp_path / "latency_ms.csv").write_text("\n".join(lines[:100]).replace("n/a", "1.0") + "\n")
+    assert main(argv) == 2
+    assert "lists 99 of the 15625 architectures" in capsys.readouterr().err

@@ -273,18 +273,17 @@ def test_random_bytes_file_is_refused_untouched(tmp_path):
 
 
 def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
-    path = tmp_path / "other.db"
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)")
-    con.execute("INSERT INTO users(name) VALUES ('ada')")
-    con.commit()
-    con.close()
-    other_app = tmp_path / "other_app.db"
-    con = sqlite3.connect(other_app)
-    con.execute("PRAGMA application_id = 1234")
-    con.execute("CREATE TABLE candidates(x)")
-    con.commit()
-    con.close()
+    def make(name, *statements):
+        con = sqlite3.connect(tmp_path / name)
+        for sql in statements:
+            con.execute(sql)
+        con.commit()
+        con.close()
+        return tmp_path / name
+
+    path = make("other.db", "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)",
+                "INSERT INTO users(name) VALUES ('ada')")
+    other_app = make("other_app.db", "PRAGMA application_id = 1234", "CREATE TABLE candidates(x)")
     for p, words in [(path, "users"), (other_app, "application_id 0x4d2")]:
         before, listing = sha(p), sorted(os.listdir(tmp_path))
         msg = one_line_store_error(p)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_mote.provenance import cpu_model, versions
+from mobile_mote.atomic import write_text
 
 
 def _rel(a: int, b: int) -> float:
@@ -184,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_text(out, json.dumps(record, indent=2) + "\n")
     print(_table(results))
     print(f"\nwrote {out} ({record['wall_seconds']} s; {record['machine']['cpu']}, {args.threads} thread(s))")
     return 0

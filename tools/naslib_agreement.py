@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from mobile_mote.provenance import cpu_model
+from mobile_mote.atomic import write_text
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_NASLIB = SHARED / "nb201" / "naslib_zero_cost_491.json"
@@ -68,9 +69,7 @@ def agreement(ours: list, theirs: list) -> dict:
 
 def write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    tmp.replace(path)
+    write_text(path, json.dumps(obj, indent=1, default=str))
 
 
 def main(argv=None) -> int:

@@ -31,6 +31,7 @@ from mobile_mote.provenance import provenance  # noqa: E402
 from mobile_mote.data.proxy_data import load_proxy_data  # noqa: E402
 from mobile_mote.scoring import sample_archs, score_archs  # noqa: E402
 from search_spaces import get_space  # noqa: E402
+from mobile_mote.atomic import write_text
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -119,9 +120,7 @@ def main(argv=None) -> int:
               "cells": [{"arch": a, "index": table[a].index, **{f"acc200_{d}": truth[d][i] for d in TARGETS},
                          "scores": {n: per_cell[n][i] for n in per_cell}} for i, a in enumerate(archs)]}
     path = out_dir / f"{stem}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
+    write_text(path, json.dumps(result, indent=1))
     if not args.no_plots:
         plot_ranks(out_dir / f"{stem}_ranks.png", archs, scores, truth["cifar100"], "CIFAR-100")
         plot_tau_cost(out_dir / f"{stem}_tau.png", summary, "cifar100")

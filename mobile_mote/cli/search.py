@@ -54,6 +54,8 @@ def _print_result(spec, summary: dict) -> None:
             line["evaluation_accuracy"] = w["evaluation"]["accuracy"]
         if w.get("final_accuracy") is not None:
             line["final_accuracy"] = w["final_accuracy"]
+            if w.get("final_rank") is not None:
+                line["final_rank"] = f"{w['final_rank']} of {w['feasible_architectures']}"
         print(json.dumps(line))
     print(f"results in {spec.run_dir}/ (winner.json, summary.md, plots); `mote show {spec.run_dir}`", file=sys.stderr)
 

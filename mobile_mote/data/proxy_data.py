@@ -73,11 +73,14 @@ class ProxyData:
 
     def save_npz(self, path: str | Path) -> None:
         """Write atomically (temp file, then rename) so a kill never leaves half a file."""
+        import os
+
+        from ..atomic import atomic_path
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
         extra = {} if self.x_test is None else {"x_test": self.x_test, "y_test": self.y_test}
-        np.savez_compressed(tmp, x=self.x, y=self.y, labels=np.asarray(self.labels), **extra)
-        tmp.replace(path)
+        # numpy appends .npz to a name without it, so the temporary keeps the suffix
+        with atomic_path(path, tmp=path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")) as tmp:
+            np.savez_compressed(tmp, x=self.x, y=self.y, labels=np.asarray(self.labels), **extra)
 
 
 def _read_image(path: Path, size: int | None) -> np.ndarray:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -621,12 +620,8 @@ def make_reduced_dataset(source, r: int | None = 10, seed: int = 0, embedder: st
         if not overwrite and (npz.exists() or js.exists()):  # appeared while we worked
             raise ProxyDataError(f"{npz} appeared while building; pass overwrite=True to replace it")
         npz.parent.mkdir(parents=True, exist_ok=True)
-        tmp = js.with_name(js.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(prov, indent=2) + "\n")
-        try:
+        from ..atomic import atomic_path
+        with atomic_path(js) as tmp:  # the provenance lands only once the data did
+            tmp.write_text(json.dumps(prov, indent=2) + "\n")
             pd.save_npz(npz)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        tmp.replace(js)
     return pd

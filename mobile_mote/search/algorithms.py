@@ -92,7 +92,23 @@ class PairwiseDistance:
         return d.min(axis=1)
 
 
-class MoteNAS:
+class AskTell:
+    """What the driver reads of every algorithm: a JSON-able ``state`` whose ``counter`` key counts
+    the finished steps, and whose ``done`` says the loop is over."""
+    counter = "iteration"
+    state: dict
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state["done"])
+
+    @property
+    def step(self) -> int:
+        """Index of the last finished step (the store commits under it)."""
+        return self.state[self.counter] - 1
+
+
+class MoteNAS(AskTell):
     """Proposals and pool updates; ``feasible(arch)`` is the loosest budget, ``admitted`` the per-budget tests.
 
     The driver runs it through ``start`` / ``ask(rng)`` / ``tell(records)`` / ``done`` (pymoo's shape);
@@ -131,15 +147,6 @@ class MoteNAS:
             {"iteration": self.state["iteration"] - 1, "proposed": len(self._asked),
              "scored": len(records) if scored is None else scored,
              "best": max((s for s in self.scores.values() if s is not None), default=None), **self._info})
-
-    @property
-    def done(self) -> bool:
-        return bool(self.state["done"])
-
-    @property
-    def step(self) -> int:
-        """Index of the last finished iteration (the store commits under it)."""
-        return self.state["iteration"] - 1
 
     def progress(self) -> tuple[int, int]:
         return self.state["iteration"], self.cfg.n_iterations() + 1

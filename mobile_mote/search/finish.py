@@ -8,7 +8,17 @@ from ..efficiency.constraints import Constraint
 from ..plain import json_safe
 
 
+def data_quality(ctx) -> str | None:
+    """What the proxy data was: "demo" (the offline MNIST fallback), "proxy" (a reduced data set), or
+    None when the estimator read no images."""
+    data = ctx.__dict__.get("data")  # only if it was loaded: data-free runs never load any
+    if data is None:
+        return None
+    return "demo" if (getattr(data, "provenance", None) or {}).get("demo_quality") else "proxy"
+
+
 def _common(ctx, stats: dict, records: list[dict]) -> dict:
+    from ..provenance import provenance
     spec = ctx.spec
     return {
         "run": spec.name, "space": spec.space, "algorithm": spec.algorithm, "estimator": spec.estimator,
@@ -17,6 +27,7 @@ def _common(ctx, stats: dict, records: list[dict]) -> dict:
         "scored_this_session": stats["scored_now"], "taken_from_store": stats["from_store"],
         "estimator_seconds": float(sum(r.get("seconds") or 0.0 for r in records)),
         "wall_seconds_this_session": time.perf_counter() - stats["t_start"],
+        "data_quality": data_quality(ctx), "provenance": provenance(),
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..pareto import nsga2_select, ranks_and_crowding
+from .algorithms import AskTell
 
 OBJECTIVES = ("score", "macs", "params", "latency")
 
@@ -68,13 +69,14 @@ def finite_objectives(F) -> np.ndarray:
     return F
 
 
-class NSGA2:
+class NSGA2(AskTell):
     """Proposals and survivor selection; ``feasible(arch)`` applies the hard bounds (all of them).
 
     ``sample(rng) -> arch`` draws the random candidates (default ``space.sample``: uniform over the
     space); a caller whose feasible set is a short list passes a sampler over that list."""
 
     unit = "gen"
+    counter = "generation"
 
     def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None, objectives=None):
         config.validate()
@@ -110,14 +112,6 @@ class NSGA2:
             {"generation": self.state["generation"] - 1, "proposed": len(self._asked),
              "scored": len(records) if scored is None else scored, "evaluated": self.state["evaluated"],
              "population_front": self._front, **self._info})
-
-    @property
-    def done(self) -> bool:
-        return bool(self.state["done"])
-
-    @property
-    def step(self) -> int:
-        return self.state["generation"] - 1
 
     def progress(self) -> tuple[int, int]:
         total = self.cfg.generations + 1

@@ -22,22 +22,12 @@ def non_dominated(points: list[tuple[float, float]]) -> list[int]:
 
 
 def winner_record(summary: dict, w: dict) -> dict:
-    """The winner as the retraining step reads it: arch, timm arch_def, costs, score, provenance."""
+    """The winner as the retraining step reads it: arch, timm arch_def, costs, score, provenance
+    (``mobile_mote.winner.WinnerRecord``, the one reader and writer of winner.json, as a plain dict)."""
     from search_spaces import get_space
-    rec = {"space": summary["space"], "arch": w["arch"], "macs": w["macs"], "params": w["params"],
-           "latency_ms": w.get("latency_ms"), "score": w["score"], "constraint": w["constraint"],
-           "evaluation": w.get("evaluation"), "estimator": summary["estimator"],
-           "estimator_config": summary["estimator_config"], "algorithm": summary["algorithm"],
-           "search": summary["search"], "seed": summary["seed"], "device": summary["device"],
-           "cost_seconds": {"estimator": summary["estimator_seconds"], "evaluation": w.get("evaluation_seconds", 0.0),
-                            "total": summary["estimator_seconds"] + w.get("evaluation_seconds", 0.0)}}
-    if w.get("final_accuracy") is not None:
-        rec["final_accuracy"] = w["final_accuracy"]
-        rec["final_accuracy_source"] = w["final_accuracy_source"]
-    space = get_space(summary["space"])
-    if w["arch"] and hasattr(space, "arch_def"):
-        rec["timm_arch_def"] = space.arch_def(w["arch"])
-    return rec
+
+    from ..winner import WinnerRecord
+    return WinnerRecord.from_summary(summary, w, get_space(summary["space"])).to_dict()
 
 
 def write_outputs(run_dir: Path, summary: dict, pool: list[dict], constraints) -> None:
@@ -64,7 +54,10 @@ def render_summary(s: dict, top: int = 10) -> str:
              f"- candidates scored: {s['candidates']} ({s['failed']} failed); this session scored "
              f"{s['scored_this_session']}, took {s['taken_from_store']} from the store",
              f"- estimator seconds (sum over candidates): {s['estimator_seconds']:.1f}",
-             f"- evaluation stage: {s['evaluation']}", ""]
+             f"- evaluation stage: {s['evaluation']}"]
+    if s.get("data_quality") == "demo":
+        lines.append("- **proxy data: demo quality** (the offline MNIST fallback; not for real searches)")
+    lines.append("")
     for w in s["winners"]:
         c = w["constraint"]
         budget = ", ".join(f"{k.replace('max_', '')} <= {fmt_count(v) if 'latency' not in k else f'{v:g} ms'}"
@@ -79,7 +72,9 @@ def render_summary(s: dict, top: int = 10) -> str:
                   + (f", latency {w['latency_ms']:.3g} ms" if w.get("latency_ms") is not None else ""),
                   f"- score {w['score']:.5g}" + (f", evaluation accuracy {ev['accuracy']:.2f} %" if ev.get("accuracy") is not None else "")]
         if w.get("final_accuracy") is not None:
-            lines.append(f"- {w['final_accuracy_source']}: **{w['final_accuracy']:.2f} %**")
+            lines.append(f"- {w['final_accuracy_source']}: **{w['final_accuracy']:.2f} %**"
+                         + (f", rank {w['final_rank']} of {w['feasible_architectures']} feasible (best "
+                            f"{w['best_feasible_accuracy']:.2f} %)" if w.get("final_rank") else ""))
         lines += ["", "| rank | score | eval acc % | arch |", "|---|---|---|---|"]
         for i, t in enumerate(w["top_k"][:top], 1):
             acc = (t.get("evaluation") or {}).get("accuracy")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text as _atomic_write
+from ..atomic import atomic_path as _atomic_path, write_text as _atomic_write
 from ..pareto import hypervolume_2d, normalise, ranks_and_crowding
 from ..plain import json_safe as _json_safe
 
@@ -197,7 +197,6 @@ def plot_front(path: Path, summary: dict, result: dict) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with _atomic_path(path, tmp=path.with_name(f".{path.name}.{os.getpid()}.tmp.png")) as tmp:
+        fig.savefig(tmp, dpi=110)  # matplotlib reads the format from the suffix
     plt.close(fig)
-    os.replace(tmp, path)

@@ -212,3 +212,7 @@ class _BatchProxy(_Proxy):
     def _batch(self, data, arch, seed, device):
         n = int(self.config.batch_size) * max(1, int(self.config.num_batches))
         return draw_batch(data, arch, seed, n, device)
+
+    def _model_and_batch(self, space, arch, data, seed, device):
+        """(seeded network in train mode, images, labels): the setup every batch proxy starts from."""
+        return (self._model(space, arch, data, seed, device), *self._batch(data, arch, seed, device))

@@ -27,8 +27,7 @@ class JaCov(_BatchProxy):
 
     def _compute(self, space, arch, data, seed, device):
         import torch
-        model = self._model(space, arch, data, seed, device)
-        x, _ = self._batch(data, arch, seed, device)
+        model, x, _ = self._model_and_batch(space, arch, data, seed, device)
         n = len(x)
 
         def run(split):
@@ -56,8 +55,7 @@ class NASWOT(_BatchProxy):
 
     def _compute(self, space, arch, data, seed, device):
         import torch
-        model = self._model(space, arch, data, seed, device)
-        x, _ = self._batch(data, arch, seed, device)
+        model, x, _ = self._model_and_batch(space, arch, data, seed, device)
         n = len(x)
         acts = [m for m in model.modules() if isinstance(m, _act_types())]
         codes: dict[int, list] = {}

@@ -17,8 +17,7 @@ class NTKCond(_BatchProxy):
 
     def _compute(self, space, arch, data, seed, device):
         import torch
-        model = self._model(space, arch, data, seed, device)
-        x, _ = self._batch(data, arch, seed, device)
+        model, x, _ = self._model_and_batch(space, arch, data, seed, device)
         n = len(x)
         params = [p for name, p in model.named_parameters() if "weight" in name and p.requires_grad]
 
