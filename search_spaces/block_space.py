@@ -15,7 +15,7 @@ from typing import Union
 import numpy as np
 
 from .base import ArchError, SearchSpace
-from .blocks import BlockPlan, stride_out
+from .blocks import BlockPlan, make_divisible, stride_out
 from .counting import count_block_plan
 
 SKIP = "skip"
@@ -269,7 +269,7 @@ class BlockSpace(SearchSpace):
 
     @staticmethod
     def _round(chs: float, width: float) -> int:
-        return _make_divisible()(chs * width)
+        return make_divisible(chs * width)
 
     def plan(self, arch, reduced: bool = False, width: float | None = None) -> tuple[int, list[BlockPlan], int]:
         """(stem channels, blocks as built, head features) for the full or reduced network."""
@@ -423,18 +423,6 @@ class BlockSpace(SearchSpace):
         else:
             head = lambda t, m=model: m.forward_head(t)  # noqa: E731
         return list(zip(keys, [stem, *blocks, head]))
-
-
-_MAKE_DIVISIBLE = None
-
-
-def _make_divisible():
-    """timm's channel rounding, imported once (the counter calls it thousands of times)."""
-    global _MAKE_DIVISIBLE
-    if _MAKE_DIVISIBLE is None:
-        from timm.layers import make_divisible
-        _MAKE_DIVISIBLE = make_divisible
-    return _MAKE_DIVISIBLE
 
 
 def _parse_fixed(block: str) -> dict:

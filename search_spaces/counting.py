@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .blocks import BlockPlan, stride_out
+from .blocks import BlockPlan, make_divisible, stride_out
 
 
 def count_block_plan(stem: int, blocks: Sequence[BlockPlan], feats: int, head: str, resolution: int,
                      num_classes: int, stem_stride: int = 2) -> tuple[int, int]:
     """(MACs, params) of a block-space network, mirroring timm's layer shapes."""
-    from timm.layers import make_divisible
-
     h = stride_out(resolution, 3, stem_stride)
     macs = 27 * stem * h * h
     params = 27 * stem + 2 * stem

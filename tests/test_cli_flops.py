@@ -89,3 +89,20 @@ def test_console_script():
     assert done.returncode == 0, done.stderr
     rec = json.loads(done.stdout)
     assert (rec["macs"], rec["params"]) == (300_774_272, 3_504_872)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"],
+    ["flops", "--space", "mbv2", "--arch", "garbage"],
+    ["search", "--space", "mbv2", "--flops", "1M", "--profile", "tiny"],
+    ["search", "--space", "nb201", "--set", "epochs=0"],
+    ["pareto", "--space", "mbv2", "--objectives", "score,banana"],
+])
+def test_the_cli_answers_without_torch(argv):
+    """`mote --help` and input errors never pay for importing torch (the commands import it when they run)."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom mobile_mote.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)" % (argv,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip().splitlines()[-1] == "False"

@@ -78,3 +78,12 @@ def test_presets_counted_three_ways(name, macs, params):
     analytic, fv, pt = _check(sp, sp.default_arch(), False)
     assert analytic == fv == macs
     assert sp.params(sp.default_arch()) == params
+
+
+def test_make_divisible_is_timms():
+    from timm.layers import make_divisible as timm_make_divisible
+
+    from search_spaces.blocks import make_divisible
+    for v in [x / 4 for x in range(1, 4000)]:
+        for d in (4, 8, 16):
+            assert make_divisible(v, d) == timm_make_divisible(v, d)

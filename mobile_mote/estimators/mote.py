@@ -19,7 +19,6 @@ import numpy as np
 
 from .base import PROFILES, Estimator, build_seeded, seeded_generator  # noqa: F401  (PROFILES: re-exported)
 from .options import choice, flag, positive, whole
-from .proxy_train import landscape_losses, train_epochs
 from .registry import register_estimator
 from .transforms import BOXCOX_PRESETS, TRANSFORMS, BoxCoxParams, fit_boxcox_params, mote_value, score_from_mote
 
@@ -97,6 +96,7 @@ class _TrainingEstimator(Estimator):
             model = model.to(memory_format=torch.channels_last)
         amp = self._use(c.amp, device)
         gen = seeded_generator(arch, seed, "cpu")
+        from .proxy_train import landscape_losses, train_epochs  # torch: only when a candidate trains
         run = train_epochs(model, x, y, c.epochs, c.batch_size, c.lr, gen, amp)
         if not all(np.isfinite(run.losses)):
             raise FloatingPointError(f"training loss became non-finite: {run.losses[-3:]}")

@@ -32,8 +32,6 @@ class RunContext:
                 raise InputError(f"algorithm {spec.search.algorithm!r}; accepted: {', '.join(EVOLUTION)}, nsga2")
             self.kind = "evolution"
             spec.search.validate()
-        self.estimator = get_estimator(spec.estimator, **spec.estimator_config)
-        self.config_hash = self.estimator.config_hash()
         bench_csv = spec.benchmark if spec.benchmark and str(spec.benchmark).endswith(".csv") else None
         self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut, bench_csv)
         wants_latency = any(c.max_latency_ms for c in spec.constraints) or (
@@ -43,6 +41,8 @@ class RunContext:
                              "--latency-device (finite spaces such as nb201), or --latency-lut (block spaces, "
                              "from `mote latency-lut`)")
         check_achievable(self.space, spec.constraints, self.costs)
+        self.estimator = get_estimator(spec.estimator, **spec.estimator_config)
+        self.config_hash = self.estimator.config_hash()
         self.benchmark = None
         if spec.benchmark:
             from ..benchmarks import load_benchmark
