@@ -13,8 +13,6 @@ from ..efficiency.constraints import Constraint
 from .algorithms import SearchConfig
 from .nsga import ParetoConfig
 
-EVOLUTION = ("mote-nas", "ef", "rs")
-
 
 @dataclass
 class RunSpec:
@@ -38,6 +36,10 @@ class RunSpec:
     runs_dir: str = "runs"
     store_path: str | None = None  # default runs_dir/name/search.db; several runs may share one store
 
+    def __post_init__(self):
+        if self.pareto is not None:  # the run's objectives and seed are the algorithm's
+            self.pareto.objectives, self.pareto.seed = tuple(self.objectives), self.seed
+
     @property
     def algorithm(self) -> str:
         return "nsga2" if self.pareto is not None else self.search.algorithm
@@ -53,7 +55,6 @@ class RunSpec:
             for k in ("pareto", "objectives", "latency_lut"):
                 d.pop(k)
         else:
-            self.pareto.objectives, self.pareto.seed = tuple(self.objectives), self.seed
             for k in ("search", "eval_epochs", "benchmark", "benchmark_dataset"):
                 d.pop(k)
             d["objectives"] = list(self.objectives)
