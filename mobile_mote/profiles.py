@@ -12,7 +12,9 @@ PROFILES: dict[str, dict[str, dict]] = {
     "paper": {"search": {}, "pareto": {"population": 50, "generations": 20}},
     "official": {"search": {"top_fraction": 0.01, "add_limit": "10B", "iterations": "sum"},
                  "pareto": {"population": 50, "generations": 20}},
-    "tiny": {"search": {"k": 3, "batch_start": 1, "batch_step": 1, "draw_factor": 5},
+    # tiny draws 4·B candidates with B = 1: uniform draws would almost never land within distance 1 of
+    # a top cell, so it draws from the top cells' neighbourhoods in every space
+    "tiny": {"search": {"k": 3, "batch_start": 1, "batch_step": 1, "draw_factor": 4, "draw": "neighbours"},
              "pareto": {"population": 6, "generations": 2}},
 }
 

@@ -71,6 +71,9 @@ _CHECKS: dict[str, tuple[Any, Any, str]] = {
     "final_accuracy": (_is_num, float, "a percentage, or null"),
     "final_accuracy_source": (lambda v: isinstance(v, str), str, "a sentence naming where the accuracy is from, "
                                                                  "or null"),
+    "final_rank": (lambda v: _is_int(v) and v >= 1, int, "a whole number, 1 or more, or null"),
+    "feasible_architectures": (lambda v: _is_int(v) and v >= 1, int, "a whole number, 1 or more, or null"),
+    "best_feasible_accuracy": (_is_num, float, "a percentage, or null"),
     "timm_arch_def": (_is_arch_def, list, "a list of stages, each a list of timm block strings, or null"),
     "schema_version": (lambda v: _is_int(v) and v >= 0, int, f"a whole number 0..{SCHEMA_VERSION}"),
     "provenance": (lambda v: isinstance(v, dict), dict, "an object (versions, command, data source), or null"),
@@ -99,6 +102,9 @@ class WinnerRecord:
     cost_seconds: dict | None = None
     final_accuracy: float | None = None
     final_accuracy_source: str | None = None
+    final_rank: int | None = None  # the winner's rank by true accuracy among the benchmark's feasible networks
+    feasible_architectures: int | None = None
+    best_feasible_accuracy: float | None = None
     timm_arch_def: list | None = None
     schema_version: int = SCHEMA_VERSION
     provenance: dict | None = None  # what produced the record (versions, command, data source)
@@ -114,7 +120,8 @@ class WinnerRecord:
         for f in fields(self):
             if f.name in ("schema_version", "extra", "path"):
                 continue
-            if f.name in ("final_accuracy", "final_accuracy_source") and self.final_accuracy is None:
+            if f.name in ("final_accuracy", "final_accuracy_source", "final_rank", "feasible_architectures",
+                          "best_feasible_accuracy") and getattr(self, f.name) is None:
                 continue
             out[f.name] = getattr(self, f.name)
         for k, v in self.extra.items():
@@ -210,9 +217,10 @@ class WinnerRecord:
                 "timm_arch_def": space.arch_def(winner["arch"]) if winner["arch"] else None,
                 "provenance": summary.get("provenance"), "data_quality": summary.get("data_quality"),
                 "schema_version": SCHEMA_VERSION}
-        if winner.get("final_accuracy") is not None:
-            data["final_accuracy"] = winner["final_accuracy"]
-            data["final_accuracy_source"] = winner["final_accuracy_source"]
+        for k in ("final_accuracy", "final_accuracy_source", "final_rank", "feasible_architectures",
+                  "best_feasible_accuracy"):
+            if winner.get(k) is not None:
+                data[k] = winner[k]
         return cls.from_dict(data, where=f"winner of search {summary.get('run', summary['space'])!r}")
 
 

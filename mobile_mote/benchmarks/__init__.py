@@ -14,6 +14,17 @@ from pathlib import Path
 from ..errors import InputError
 
 
+# Benchmark tables that ship inside the package (with their licence notice, data/NOTICE.md), by space:
+# a search of such a space reports its winner's true accuracy and rank without --benchmark.
+PACKAGED = {"macro": "nas-bench-macro_cifar10.json"}
+
+
+def packaged_benchmark(space: str) -> Path | None:
+    """The benchmark table shipped for ``space``, or None."""
+    name = PACKAGED.get(space)
+    return Path(__file__).with_name("data") / name if name else None
+
+
 def load_benchmark(path: str | Path, space: str, dataset: str | None = None):
     """The benchmark at ``path`` (NB201's benchmark.csv or NAS-Bench-Macro's JSON), checked to belong to
     ``space``; ``dataset`` picks NB201's data set (cifar10, cifar100, imagenet16)."""

@@ -117,10 +117,14 @@ class _TrainingEstimator(Estimator):
             "train_seconds": float(np.sum(run.seconds)),
             "amp": "bf16" if amp and torch.device(device).type == "cuda" else "fp32",
         }
-        if xt is not None:
-            terms["test_acc"] = _accuracy(model, xt, yt, c.batch_size, amp)
-        else:
-            terms["train_acc"] = _accuracy(model, x, y, c.batch_size, amp)
+        key, (ex, ey) = ("test_acc", (xt, yt)) if xt is not None else ("train_acc", (x, y))
+        terms[key] = _accuracy(model, ex, ey, c.batch_size, amp)
+        # After a few hundred steps BN's running statistics (momentum 0.1) still describe the first
+        # batches, so eval-mode accuracy sits at chance however well the weights fit; recalibrated on
+        # the training set (OFA's set_running_statistics), it shows what was learned. The landscape
+        # walk below restores the trained buffers, so no other term depends on this.
+        recalibrate_bn(model, x, c.batch_size, amp)
+        terms[key + "_bn"] = _accuracy(model, ex, ey, c.batch_size, amp)
         if self.needs_landscape and c.points > 0:
             import time
             t0 = time.perf_counter()
@@ -132,6 +136,28 @@ class _TrainingEstimator(Estimator):
 
     def _score(self, terms: dict) -> float:
         raise NotImplementedError
+
+
+def recalibrate_bn(model, x, batch_size: int, amp: bool) -> None:
+    """BatchNorm running statistics recomputed as exact averages over ``x`` (no gradient, no update)."""
+    import torch
+    from torch import nn
+
+    from .proxy_train import _autocast
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    with torch.no_grad():
+        for s in range(0, x.shape[0], batch_size):
+            with _autocast(x.device, amp):
+                model(x[s:s + batch_size])
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
 
 
 def _accuracy(model, x, y, batch_size: int, amp: bool) -> float:
@@ -170,13 +196,22 @@ class TSE(_TrainingEstimator):
         return -terms["tse"]
 
 
+@dataclass
+class EarlyStopConfig(TrainingConfig):
+    # accuracy after recalibrating BN's running statistics on the training set (False: the running
+    # statistics of the training run itself, which after a short run leave the accuracy at chance)
+    bn_recalibrate: bool = True
+
+
 @register_estimator("early_stop_acc")
 class EarlyStopAccuracy(_TrainingEstimator):
     """Accuracy on the proxy data's test split after E epochs (training split if it has none)."""
+    Config = EarlyStopConfig
     needs_landscape = False
 
     def _score(self, terms: dict) -> float:
-        return terms["test_acc"] if "test_acc" in terms else terms["train_acc"]
+        key = "test_acc" if "test_acc" in terms else "train_acc"
+        return terms[key + "_bn"] if self.config.bn_recalibrate else terms[key]
 
 
 def rescore_population(records: list[dict], estimator: MOTE, boxcox: str = "fit") -> tuple[list[dict], dict]:

@@ -84,6 +84,10 @@ def render_summary(s: dict, top: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _data_note(summary: dict) -> str:
+    return " (DEMO data: offline MNIST)" if summary.get("data_quality") == "demo" else ""
+
+
 def plot_run(run_dir: Path, summary: dict, pool: list[dict], constraints) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -106,7 +110,7 @@ def plot_run(run_dir: Path, summary: dict, pool: list[dict], constraints) -> Non
                 ax.scatter([w["macs"] / 1e6], [w["score"]], marker="*", s=160, color="gold", edgecolor="k", zorder=5)
         ax.set_xlabel("MACs (M)")
         ax.set_ylabel(f"{summary['estimator']} score (higher is better)")
-        ax.set_title(f"{summary['run']}: {len(ok)} candidates")
+        ax.set_title(f"{summary['run']}: {len(ok)} candidates" + _data_note(summary))
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(run_dir / "score_vs_macs.png", dpi=110)
@@ -121,6 +125,7 @@ def plot_run(run_dir: Path, summary: dict, pool: list[dict], constraints) -> Non
         ax2.set_ylabel("newly scored")
         ax.set_xlabel("iteration")
         ax.set_ylabel("best score in pool")
+        ax.set_title(f"{summary['run']}: best score per iteration" + _data_note(summary), fontsize=10)
         fig.tight_layout()
         fig.savefig(run_dir / "best_per_iteration.png", dpi=110)
         plt.close(fig)
@@ -131,7 +136,7 @@ def plot_run(run_dir: Path, summary: dict, pool: list[dict], constraints) -> Non
     for i, v in enumerate(parts.values()):
         ax.text(i, v, f"{v:.0f} s", ha="center", va="bottom")
     ax.set_ylabel("seconds")
-    ax.set_title("cost breakdown")
+    ax.set_title("cost breakdown" + _data_note(summary))
     fig.tight_layout()
     fig.savefig(run_dir / "cost.png", dpi=110)
     plt.close(fig)
