@@ -250,11 +250,13 @@ def _cpu_threads(n: int) -> int:
     return max(1, (os.cpu_count() or 1) // n)
 
 
-def launch_command(n_processes: int, argv: list[str], cpu: bool, module: str | None = "mobile_mote") -> list[str]:
+def launch_command(n_processes: int, argv: list[str], cpu: bool, module: str | None = "mobile_mote",
+                   threads: int | None = None) -> list[str]:
     """The command that runs ``python -m <module> ARGV`` in ``n_processes`` processes on this machine.
 
     ``module=None``: ``argv[0]`` is a script path instead. ``--processes`` is removed from ``argv``.
     ``cpu``: CPU processes (GPUs hidden with ``CUDA_VISIBLE_DEVICES=``); otherwise one GPU per process.
+    ``threads``: CPU threads per process (default: ``OMP_NUM_THREADS`` if set, else cores // N).
     """
     if int(n_processes) < 1:
         raise InputError(f"--processes {n_processes}: expected a whole number >= 1")
@@ -272,15 +274,16 @@ def launch_command(n_processes: int, argv: list[str], cpu: bool, module: str | N
            "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", "0"]  # 0: accelerate picks a free port
     if cpu:
-        cmd += ["--num_cpu_threads_per_process", str(_cpu_threads(n))]
+        cmd += ["--num_cpu_threads_per_process", str(threads or _cpu_threads(n))]
     return [*cmd, *target]
 
 
 def relaunch_with_processes(n: int, argv: list[str], cpu: bool | None = None,
-                            module: str | None = "mobile_mote") -> int:
+                            module: str | None = "mobile_mote", threads: int | None = None) -> int:
     """Run ``launch_command(n, argv, cpu)`` as a subprocess; its exit code.
 
     ``cpu=None``: CPU processes when no GPU is visible; with GPUs, ``n`` must not exceed their number.
+    ``threads``: CPU threads of each process, also given to them as OMP/MKL/OpenBLAS_NUM_THREADS.
     """
     if cpu is None:
         import torch
@@ -289,8 +292,12 @@ def relaunch_with_processes(n: int, argv: list[str], cpu: bool | None = None,
             raise InputError(f"--processes {n}: only {gpus} GPU(s) visible; use at most {gpus} "
                              "(one process per GPU)")
         cpu = gpus == 0
-    cmd = launch_command(n, argv, cpu, module=module)
-    proc = subprocess.Popen(cmd)
+    cmd = launch_command(n, argv, cpu, module=module, threads=threads)
+    env = None
+    if threads:
+        from .devices import thread_env
+        env = {**os.environ, **thread_env(threads)}
+    proc = subprocess.Popen(cmd, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:  # the children got the same SIGINT; let them finish writing

@@ -210,14 +210,22 @@ class BlockSpace(SearchSpace):
                 if self._first_in_stage[i]:
                     raise ArchError(f"{self.name}: block {i} is the first of its stage and cannot be skipped")
                 continue
-            k, e, _ = op
-            if k % 2 == 0 or not 1 <= k <= 9:
-                raise ArchError(f"{self.name}: kernel {k} in block {i}; accepted odd kernels 1..9")
-            if not 1.0 <= e <= 12.0:
-                raise ArchError(f"{self.name}: expansion {_fmt(e)} in block {i}; accepted 1..12")
-            if op not in self._vocab_index:
-                raise ArchError(f"{self.name}: block {i} (k{k} e{_fmt(e)}) uses values outside this space's "
-                                f"kernels {self.cfg.kernel_choices} and expansions {self.cfg.expansion_choices}")
+            if op in self._vocab_index:
+                continue
+            k, e, _ = op  # what is wrong, in the space's own terms (the preset's extra values included)
+            kernels = sorted({v[0] for v in self._vocab if v != SKIP})
+            if k not in kernels:
+                raise ArchError(f"{self.name}: kernel {k} in block {i}; accepted kernels "
+                                f"{', '.join(map(str, kernels))}")
+            exps = sorted({float(v[1]) for v in self._vocab if v != SKIP})
+            if float(e) not in exps:
+                extra = sorted(set(exps) - set(map(float, self.cfg.expansion_choices)))
+                also = (f" (and {', '.join(map(_fmt, extra))}, which the preset {self.cfg.preset_name} uses)"
+                        if extra else "")
+                raise ArchError(f"{self.name}: expansion {_fmt(e)} in block {i}; accepted expansions "
+                                f"{', '.join(map(_fmt, self.cfg.expansion_choices))}{also}")
+            raise ArchError(f"{self.name}: block {i} (k{k} e{_fmt(e)}) uses values outside this space's "
+                            f"kernels {self.cfg.kernel_choices} and expansions {self.cfg.expansion_choices}")
 
     # -- the generic machinery -----------------------------------------------------------
     def slot_choices(self, arch) -> list[tuple]:

@@ -49,6 +49,27 @@ def add_run_arguments(p, name_help: str) -> None:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same name")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
     p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
+    add_threads_argument(p)
     p.add_argument("--quiet", action="store_true")
+
+
+DEVICE_HELP = ("auto (default: cuda when this machine has a CUDA device, else cpu), cpu, cuda, cuda:N or mps; "
+               "checked before anything runs")
+
+
+def add_device_argument(p, help: str = DEVICE_HELP) -> None:
+    p.add_argument("--device", default="auto", help=help)
+
+
+def add_threads_argument(p) -> None:
+    p.add_argument("--threads", default=None, metavar="N",
+                   help="CPU threads per process (default: cores // processes, so processes x threads never "
+                   "exceeds the cores; lower when OMP_NUM_THREADS is set)")
+
+
+def threads_from_args(args, processes: int | None = None) -> int:
+    """The checked --threads of a command (InputError for 0, negative or not a number)."""
+    from ..devices import check_threads
+    return check_threads(getattr(args, "threads", None), processes)

@@ -18,6 +18,8 @@ def _export(args) -> int:
         raise InputError(f"--resolution {args.resolution}; accepted: 8 pixels or more")
     if args.num_classes is not None and args.num_classes < 1:
         raise InputError(f"--num-classes {args.num_classes}; accepted: 1 or more")
+    if args.threads < 0:
+        raise InputError(f"--threads {args.threads}; accepted: 1 or more CPU threads (0: torch's choice)")
     if args.threads:
         torch.set_num_threads(args.threads)
     train.register_presets()  # --model may name a preset

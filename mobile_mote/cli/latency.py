@@ -7,10 +7,21 @@ import sys
 from ..errors import InputError
 
 
+def _check_threads(args) -> None:
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads {args.threads}: expected a whole number of CPU threads, 1 or more")
+
+
 def _latency(args) -> int:
     from search_spaces import get_space
+
+    from ..devices import resolve_device
     space = get_space(args.space)
     arch = space.canonical(args.arch)
+    _check_threads(args)
+    # onnxruntime measures on the cpu, so there auto means cpu; a LUT's prediction needs no device
+    device = "cpu" if args.backend == "onnxruntime" and args.device.strip().lower() == "auto" else args.device
+    device = resolve_device(device, import_torch=not args.lut)
     if args.lut:
         from ..efficiency.latency import load_lut, predict
         lut = load_lut(args.lut)
@@ -29,13 +40,13 @@ def _latency(args) -> int:
         resolution = args.resolution or space.default_resolution(args.reduced)
         model = space.build(arch, reduced=args.reduced)
         if args.backend == "onnxruntime":
-            if args.device != "cpu":
+            if device != "cpu":
                 raise InputError(f"--backend onnxruntime runs on cpu; got --device {args.device!r}")
             from ..efficiency.latency import measure_onnxruntime
             m = measure_onnxruntime(model, resolution, args.batch, args.warmup, args.repeats, args.threads)
         else:
             from ..efficiency.latency import measure_torch
-            m = measure_torch(model, resolution, args.device, args.batch, args.warmup, args.repeats, args.threads)
+            m = measure_torch(model, resolution, device, args.batch, args.warmup, args.repeats, args.threads)
         rec = {"space": args.space, "arch": arch, "latency_ms": round(m["median_ms"], 4), "source": "measured", **m}
     print(json.dumps(rec, indent=None if args.compact else 2))
     return 0
@@ -44,15 +55,18 @@ def _latency(args) -> int:
 def _latency_lut(args) -> int:
     from search_spaces import get_space
 
+    from ..devices import resolve_device
     from ..efficiency.latency import build_lut, save_lut
     space = get_space(args.space)
     space.lut_covering_archs()  # InputError for a space without a per-block LUT
+    _check_threads(args)
+    device = resolve_device(args.device)
 
     def progress(i, n, e):
         if not args.quiet:
             print(f"mote latency-lut: {i}/{n} networks, {e} entries", file=sys.stderr, flush=True)
 
-    lut = build_lut(space, args.device, args.resolution, args.reduced, args.warmup, args.repeats, args.batch,
+    lut = build_lut(space, device, args.resolution, args.reduced, args.warmup, args.repeats, args.batch,
                     args.threads, rounds=args.rounds, progress=progress)
     save_lut(lut, args.out)
     print(json.dumps({"out": str(args.out), "space": args.space, "entries": lut["n_entries"],
@@ -64,7 +78,8 @@ def _latency_lut(args) -> int:
 def _common(p) -> None:
     from search_spaces import list_spaces
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--device", default="auto", help="auto (default: cuda when this machine has a CUDA device, "
+                   "else cpu; cpu for --backend onnxruntime), cpu, cuda or cuda:N")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's current setting)")
     p.add_argument("--resolution", type=int, default=None, help="input side in pixels (default: the space's)")

@@ -11,12 +11,23 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
     ``--processes N`` (not yet launched): relaunch the same command line under `accelerate launch`.
     Under `accelerate launch` with several processes, rank 0 runs the loop with a ParallelScorer and
     the other ranks score their shares; otherwise everything runs in this process."""
+    from ..devices import apply_threads, resolve_device
     from ..parallel import is_launched
     from ..search.driver import run
-    if args.processes and args.processes > 1 and not is_launched():
+    from .args import threads_from_args
+    if args.processes and args.processes < 0:
+        from ..errors import InputError
+        raise InputError(f"--processes {args.processes}: expected a whole number of processes, 1 or more")
+    relaunch = bool(args.processes and args.processes > 1 and not is_launched())
+    # Checked before any run state exists (the RunContext checked the device's form without torch).
+    threads = threads_from_args(args, args.processes if relaunch else None)
+    spec.device = resolve_device(spec.device, verbose=not args.quiet and not relaunch)
+    if relaunch:
         from ..parallel import relaunch_with_processes
+        # cpu: GPUs hidden from the processes; None: one GPU each, no more processes than GPUs
         return relaunch_with_processes(args.processes, [command, *_argv_after(command)],
-                                       cpu=args.device == "cpu")
+                                       cpu=True if spec.device == "cpu" else None, threads=threads)
+    apply_threads(threads)
     scorer = None
     if is_launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from ..estimators import estimator_class
@@ -37,6 +48,8 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
             scorer.close()  # idempotent; releases the workers even when the run failed before its loop
             _leave_process_group()
     else:
+        if ctx is not None:  # the proxy data and the evaluation stage are read and checked before any run state
+            ctx.data, ctx.evaluator  # noqa: B018 (cached properties, built once)
         summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
     report(spec, summary)
     return 0

@@ -23,13 +23,15 @@ def _make_rd(args) -> int:
     import torch
 
     from ..data.reduced_data import make_reduced_dataset
+    from ..devices import resolve_device
+    labels = _labels_arg(args)
+    device = resolve_device(args.device)  # before anything is read or written
     if args.threads:
         torch.set_num_threads(args.threads)
-    labels = _labels_arg(args)
     pd = make_reduced_dataset(
         args.source, r=args.r, seed=args.seed, embedder=args.embedder, rule=args.rule, size=args.size,
         labels=labels, out=args.out, overwrite=args.overwrite, root=args.root, label_names=args.label_names,
-        weights=args.weights, device=args.device, batch_size=args.batch_size,
+        weights=args.weights, device=device, batch_size=args.batch_size,
         embed_per_label=args.embed_per_label, progress=not args.quiet)
     p = pd.provenance
     print(json.dumps({"out": args.out, "provenance": str(Path(args.out).with_suffix(".json")), "labels": pd.labels,
@@ -79,7 +81,8 @@ def register(sub) -> None:
     p.add_argument("--embed-per-label", type=_positive, default=None,
                    help="embed at most N images per label (seeded; default all)")
     p.add_argument("--batch-size", type=_positive, default=64)
-    p.add_argument("--device", default=None, help="torch device for embedding (default cuda if available)")
+    p.add_argument("--device", default="auto", help="torch device for embedding: auto (default: cuda when this "
+                   "machine has a CUDA device, else cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=_positive, default=None, help="torch CPU threads")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -9,7 +9,8 @@ from ..errors import InputError
 
 def _modnas(args) -> int:
     from search_spaces import get_space
-    from .args import parse_set
+    from .args import parse_set, threads_from_args
+    from ..devices import apply_threads, resolve_device
     from ..data.default_data import resolve_proxy_data
     from ..modnas import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies, ModnasTrainer, config_for
 
@@ -20,6 +21,8 @@ def _modnas(args) -> int:
     if pred:
         overrides["predictor"] = pred
     cfg = config_for(args.profile, seed=args.seed, **overrides)
+    threads = threads_from_args(args)
+    device = resolve_device(args.device)  # before any table or data is read, and before --out is made
     train = _devices(args.train_devices, TRAIN_DEVICES)
     test = _devices(args.test_devices, TEST_DEVICES)
     if not train or not test:
@@ -30,7 +33,8 @@ def _modnas(args) -> int:
     space = NB201Index.beside(args.latency_table, args.benchmark).bind(get_space("nb201"))
     lat = DeviceLatencies.from_csv(args.latency_table, space, [*train, *test])
     data = resolve_proxy_data(args.proxy_data)
-    trainer = ModnasTrainer(cfg, data, lat, args.out, train, test, args.device)
+    apply_threads(threads)
+    trainer = ModnasTrainer(cfg, data, lat, args.out, train, test, device)
     res = trainer.run(resume=args.resume, progress=not args.quiet)
     for dev, f in res["fronts"].items():
         if f["split"] == "test":
@@ -49,6 +53,7 @@ def _devices(text: str | None, default: tuple[str, ...]) -> list[str]:
 
 def register(sub) -> None:
     from ..profiles import MODNAS_PROFILES as PROFILES
+    from .args import add_device_argument, add_threads_argument
     p = sub.add_parser("modnas", help="MODNAS: a preference- and device-conditioned hypernetwork over NB201",
                        description="Train MODNAS's MetaHypernetwork H(r, d) through a weight-sharing NB201 supernet "
                        "on the reduced data and a device-conditioned latency predictor (MGDA across training devices), "
@@ -66,6 +71,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/modnas", help="run folder: checkpoint.pt, hypernetwork.pt, fronts.json")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    add_device_argument(p)
+    add_threads_argument(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_modnas)

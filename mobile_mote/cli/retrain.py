@@ -24,7 +24,12 @@ def _retrain(args) -> int:
     if not args.imagefolder and not args.train_shards:
         raise InputError("no training data; accepted: --train-shards PATTERN [--val-shards PATTERN] or "
                          "--imagefolder ROOT")
+    from .args import threads_from_args
+    threads = threads_from_args(args)  # per process; under accelerate launch, cores // WORLD_SIZE by default
     from train.loop import retrain  # imports torch/timm/accelerate: only when the command runs
+
+    from ..devices import apply_threads
+    apply_threads(threads)
 
     res = retrain(args.recipe, args.model, train_data=args.train_shards or None, val_data=args.val_shards or None,
                   output_dir=args.output, imagefolder=args.imagefolder, resume=args.resume, max_steps=args.max_steps,
@@ -43,6 +48,7 @@ def _is_main() -> bool:
 
 
 def register(sub) -> None:
+    from .args import add_threads_argument
     r = sub.add_parser("retrain", help="retrain a winner / preset with a timm recipe (Accelerate, checkpoints, resume)",
                        description="Retrain with a timm recipe on webdataset shards or an ImageFolder; launch with "
                                    "`accelerate launch -m mobile_mote retrain ...` for several processes.")
@@ -67,6 +73,7 @@ def register(sub) -> None:
                    "(default: the shard index's total)")
     r.add_argument("--log-every", type=int, default=50, help="optimizer steps between metrics.csv rows")
     r.add_argument("--seed", type=int, default=0)
+    add_threads_argument(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_retrain)
 

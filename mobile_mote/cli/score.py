@@ -8,9 +8,10 @@ from ..errors import InputError
 
 
 def _score(args) -> int:
-    from ..estimators import estimator_class, estimator_config
+    from ..devices import apply_threads, resolve_device
+    from ..estimators import estimator_class, estimator_config, get_estimator
     from ..scoring import read_arch_file, resolve_proxy_data, sample_archs, score_archs
-    from .args import parse_set
+    from .args import parse_set, threads_from_args
 
     if sum(x is not None for x in (args.arch, args.archs, args.sample)) != 1:
         raise InputError("give exactly one of --arch A, --archs FILE or --sample N")
@@ -18,11 +19,20 @@ def _score(args) -> int:
         archs = [args.arch]
     elif args.archs is not None:
         archs = read_arch_file(args.archs)
+        if not archs:
+            raise InputError(f"{args.archs} lists no architectures; expected one architecture string per line "
+                             "(or a JSON list)")
     else:
         if args.sample <= 0:
             raise InputError(f"--sample {args.sample}: expected a positive count")
         archs = sample_archs(args.space, args.sample, args.seed)
+    from search_spaces import get_space
+    space = get_space(args.space)
+    archs = [space.canonical(a) for a in archs]  # every one checked before a file is opened or data read
     config = estimator_config(args.estimator, args.profile, **parse_set(args.set))
+    get_estimator(args.estimator, **config)  # every option checked before any data is read
+    threads = threads_from_args(args)
+    device = resolve_device(args.device)  # before any data is read or any file written
     data = resolve_proxy_data(args.proxy_data) if estimator_class(args.estimator).needs_data else None
     out = None
     if args.out:
@@ -34,8 +44,9 @@ def _score(args) -> int:
             out = open(path, "a")
         except OSError as e:
             raise InputError(f"cannot write {path}: {e.strerror}") from None
+    apply_threads(threads)
     try:
-        for rec in score_archs(args.space, archs, args.estimator, data, config, args.seed, args.device,
+        for rec in score_archs(args.space, archs, args.estimator, data, config, args.seed, device,
                                progress=not args.quiet):
             line = json.dumps(rec)
             if out:
@@ -51,6 +62,8 @@ def _score(args) -> int:
 
 def register(sub) -> None:
     from search_spaces import list_spaces
+
+    from .args import add_device_argument, add_threads_argument
     p = sub.add_parser("score", help="score architectures with MOTE or a baseline estimator")
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     src = p.add_argument_group("architectures (exactly one)")
@@ -64,7 +77,8 @@ def register(sub) -> None:
                    "(the official code's variant) or tiny (tests and CPU demos only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one estimator option, e.g. epochs=12")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    add_device_argument(p)
+    add_threads_argument(p)
     p.add_argument("--out", help="JSON-lines file (default: standard output)")
     p.add_argument("--append", action="store_true", help="add to an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -73,7 +73,11 @@ def resolve_proxy_data(path: str | os.PathLike | None, allow_download: bool = Tr
         return load_proxy_data(path)
     cached = cifar100_r10_path()
     if cached.is_file():
-        return load_proxy_data(cached)
+        try:
+            return load_proxy_data(cached)
+        except ProxyDataError as e:  # a damaged cache would otherwise block every default run
+            raise ProxyDataError(f"{str(e).splitlines()[0]} (the cached default proxy data; delete {cached} and "
+                                 "it is rebuilt, or pass --proxy-data PATH)") from None
     if allow_download:
         data = _try_cifar100_build(cached)
         if data is not None:

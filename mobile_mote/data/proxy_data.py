@@ -121,6 +121,87 @@ def read_image_folder(root: str | Path, size: int | None = 32, labels: list[str]
     return np.stack(xs), np.asarray(ys, dtype=np.int64), list(classes)
 
 
+_NPZ_HINT = "expected one written by `mote make-rd`"
+
+
+def _read_provenance(npz: Path) -> dict:
+    """The provenance JSON beside ``npz`` ({} when there is none); a file that is not a JSON object is an error."""
+    prov_path = npz.with_suffix(".json")
+    if not prov_path.is_file():
+        return {}
+    try:
+        prov = json.loads(prov_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ProxyDataError(f"provenance {prov_path} beside {npz.name} is not a text file; expected the JSON "
+                             "`mote make-rd` writes (or no file)") from None
+    except json.JSONDecodeError as e:
+        raise ProxyDataError(f"provenance {prov_path} beside {npz.name} is not JSON ({e.msg} at line {e.lineno}, "
+                             f"column {e.colno}); expected the JSON `mote make-rd` writes (or no file)") from None
+    if not isinstance(prov, dict):
+        raise ProxyDataError(f"provenance {prov_path} beside {npz.name} holds a JSON {type(prov).__name__}, "
+                             "not an object; expected the JSON `mote make-rd` writes (or no file)")
+    return prov
+
+
+def _load_npz(path: Path) -> ProxyData:
+    """A make-rd .npz, checked: a zip of arrays x (N, H, W, 3) uint8, y (N,) whole numbers in 0..r-1,
+    labels (r,), optionally x_test / y_test of the same form."""
+    import zipfile
+    if not zipfile.is_zipfile(path):  # a text or .npy file renamed .npz: numpy would ask about pickles
+        raise ProxyDataError(f"{path} is not a .npz archive ({_NPZ_HINT})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            missing = [k for k in ("x", "y", "labels") if k not in keys]
+            if missing:
+                held = ", ".join(sorted(keys)) or "nothing"
+                raise ProxyDataError(f"{path} lacks {', '.join(missing)} (it holds {held}); "
+                                     f"a proxy .npz has x, y and labels ({_NPZ_HINT})")
+            arrays = {k: z[k] for k in ("x", "y", "labels", "x_test", "y_test") if k in keys}
+    except ProxyDataError:
+        raise
+    except Exception as e:  # a damaged archive, object arrays
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "allow_pickle" in msg or "pickled" in msg:
+            msg = "it holds Python objects, not plain arrays"
+        raise ProxyDataError(f"{path} is not a readable proxy .npz ({msg}; {_NPZ_HINT})") from None
+    x, y, labels = arrays["x"], arrays["y"], arrays["labels"]
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ProxyDataError(f"{path}: labels must list the class names, shape (r,) with r > 0; got shape "
+                             f"{labels.shape}")
+    labels = [str(s) for s in labels]
+    x, y = _check_split(path, x, y, len(labels), "x", "y")
+    x_test = y_test = None
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        have, lack = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
+        raise ProxyDataError(f"{path} has {have} but no {lack}; a test split needs both")
+    if "x_test" in arrays:
+        x_test, y_test = _check_split(path, arrays["x_test"], arrays["y_test"], len(labels), "x_test", "y_test",
+                                      allow_empty=True)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ProxyDataError(f"{path}: x_test images are {x_test.shape[1:]}, x images {x.shape[1:]}; "
+                                 "both splits need the same image size")
+    return ProxyData(x, y, labels, str(path), x_test, y_test, _read_provenance(path))
+
+
+def _check_split(path: Path, x: np.ndarray, y: np.ndarray, r: int, xk: str, yk: str, allow_empty: bool = False):
+    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+        raise ProxyDataError(f"{path}: {xk} must be uint8 images of shape (N, H, W, 3); got {x.dtype} "
+                             f"{tuple(x.shape)}")
+    if len(x) == 0 and not allow_empty:
+        raise ProxyDataError(f"{path} holds no images; expected a make-rd .npz with {xk} of shape (N, 32, 32, 3) "
+                             "and N > 0")
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise ProxyDataError(f"{path}: {yk} must be whole-number labels of shape (N,); got {y.dtype} {tuple(y.shape)}")
+    if len(x) != len(y):
+        raise ProxyDataError(f"{path}: {xk} holds {len(x)} images but {yk} {len(y)} labels; one label per image")
+    y = y.astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= r):
+        raise ProxyDataError(f"{path}: {yk} labels must lie in 0..{r - 1} (one per name in labels); "
+                             f"found {int(y.min())}..{int(y.max())}")
+    return x, y
+
+
 def load_proxy_data(path: str | Path, size: int | None = 32) -> ProxyData:
     """An ImageFolder tree (with optional train/ and test/ splits) or an .npz file."""
     path = Path(path)
@@ -130,20 +211,7 @@ def load_proxy_data(path: str | Path, size: int | None = 32) -> ProxyData:
     if path.is_file():
         if path.suffix != ".npz":
             raise ProxyDataError(f"{path}: accepted proxy data files are .npz (from `mote make-rd`)")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                x, y, labels = z["x"], z["y"].astype(np.int64), [str(s) for s in z["labels"]]
-                x_test = z["x_test"] if "x_test" in z else None
-                y_test = z["y_test"].astype(np.int64) if "y_test" in z else None
-        except Exception as e:
-            raise ProxyDataError(f"{path} is not a readable proxy .npz (keys x, y, labels): {e}") from None
-        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8 or len(x) != len(y):
-            raise ProxyDataError(f"{path}: x must be uint8 (N, H, W, 3) with one label per image")
-        if y.min() < 0 or y.max() >= len(labels):
-            raise ProxyDataError(f"{path}: labels y must lie in 0..{len(labels) - 1}")
-        prov_path = path.with_suffix(".json")
-        prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
-        return ProxyData(x, y, labels, str(path), x_test, y_test, prov)
+        return _load_npz(path)
     train = path / "train"
     if train.is_dir():
         x, y, labels = read_image_folder(train, size)

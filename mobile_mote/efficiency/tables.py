@@ -23,6 +23,14 @@ def read_latency_columns(path: str | Path, devices) -> dict[str, dict]:
         raise InputError(f"latency table {path} does not exist; expected a CSV with an 'index' or 'arch' column "
                          "and one column of milliseconds per device")
     devices = list(devices)
+    try:
+        return _read_columns(path, devices)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"latency table {path} is not a readable CSV ({type(e).__name__}); expected an 'index' or "
+                         "'arch' column and one column of milliseconds per device") from None
+
+
+def _read_columns(path: Path, devices: list) -> dict[str, dict]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []

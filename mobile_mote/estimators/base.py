@@ -45,8 +45,14 @@ def build_seeded(space, arch: str, seed: int, num_classes: int, reduced: bool, d
 
 
 def device_name(device) -> str:
+    """The record's name for ``device`` (``cpu``, ``cuda:<GPU model>``, ``mps``). It runs before the
+    estimate's per-candidate error handling, so a device this machine lacks is a one-line InputError."""
     import torch
-    dev = torch.device(device)
+
+    from ..devices import resolve_device
+    if isinstance(device, torch.device):
+        device = str(device)
+    dev = torch.device(resolve_device(device))
     if dev.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(dev)}"
     return dev.type
@@ -100,7 +106,9 @@ class Estimator:
     def config_hash(self) -> str:
         return config_hash(self.config_dict())
 
-    def estimate(self, space, arch, data, seed: int = 0, device="cpu") -> Estimate:
+    def estimate(self, space, arch, data, seed: int = 0, device="auto") -> Estimate:
+        from ..devices import resolve_device
+        device = resolve_device(device)  # "auto": CUDA when present, else CPU; a missing device: one line
         arch = space.canonical(arch)
         t0 = time.perf_counter()
         rec = Estimate(space=space.name, arch=arch, estimator=self.name, score=None,

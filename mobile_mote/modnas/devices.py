@@ -47,12 +47,27 @@ class DeviceLatencies:
     @classmethod
     def from_csv(cls, path: str | Path, space, devices: tuple[str, ...] | list[str]) -> "DeviceLatencies":
         from ..efficiency.tables import read_latency_columns  # the reader behind the search's --latency budgets
+        import csv
         n = space.size()
         ms = {}
-        for d, by_index in read_latency_columns(path, list(devices)).items():
+        try:
+            columns = read_latency_columns(path, list(devices))
+        except (UnicodeDecodeError, csv.Error) as e:  # a binary file, a NUL byte: not a CSV text table
+            raise InputError(f"latency table {path} is not a CSV text table ({str(e).splitlines()[0][:120]}); "
+                             "expected an 'index' column and one column of milliseconds per device") from None
+        for d, by_index in columns.items():
+            keys = list(by_index)
+            if keys and not isinstance(keys[0], int):
+                raise InputError(f"latency table {path} is keyed by arch; MODNAS needs NB201's 'index' column "
+                                 f"(0..{n - 1}, the rows of benchmark.csv)")
+            outside = [i for i in keys if not 0 <= i < n]
+            if outside:
+                raise InputError(f"latency table {path}: index {outside[0]} is outside NB201's 0..{n - 1}")
             col = np.array([by_index.get(i, np.nan) for i in range(n)], dtype=np.float64)
             if np.isnan(col).any():
-                raise InputError(f"{path}: device {d} lacks latency for {int(np.isnan(col).sum())} of {n} cells")
+                first = int(np.flatnonzero(np.isnan(col))[0])
+                raise InputError(f"{path}: device {d} lacks latency for {int(np.isnan(col).sum())} of {n} cells "
+                                 f"(first missing: index {first}); a table must list every cell once")
             ms[d] = col
         return cls(ms, space)
 

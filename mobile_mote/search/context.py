@@ -15,8 +15,12 @@ class RunContext:
     def __init__(self, spec: RunSpec, log=None):
         from search_spaces import get_space
 
+        from ..devices import resolve_device
         from ..estimators import get_estimator
 
+        # The device first (banana, cuda without a GPU: one line, no run state). Without torch here, so
+        # later input errors stay quick; what needs torch (auto on a GPU machine) launch_run asks in full.
+        spec.device = resolve_device(spec.device, import_torch=False)
         self.spec = spec
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.space = get_space(spec.space)
@@ -41,9 +45,10 @@ class RunContext:
         self.estimator = get_estimator(spec.estimator, **spec.estimator_config)
         self.config_hash = self.estimator.config_hash()
         self.benchmark = None
-        if spec.benchmark:
-            from ..benchmarks import load_benchmark
-            self.benchmark = load_benchmark(spec.benchmark, spec.space, spec.benchmark_dataset)
+        from ..benchmarks import load_benchmark, packaged_benchmark
+        bench = spec.benchmark or packaged_benchmark(spec.space)  # reporting only: the search never reads it
+        if bench:
+            self.benchmark = load_benchmark(bench, spec.space, spec.benchmark_dataset)
 
     # -- built on first use, once ---------------------------------------------------------------
     @cached_property

@@ -1,0 +1,415 @@
+"""Bad input never ends in a traceback (issue #14): every case exits 2 with exactly one stderr line
+``mote <cmd>: error: ...`` and leaves a pre-existing runs folder and every input file as they were.
+
+Nothing here trains: the cases use ``--estimator macs``/``params`` or ``--profile tiny`` and fail before
+any candidate is scored. Cases that need ``../shared/data`` take the ``shared_data`` fixture (a skip
+when it is absent). Also here: the device and thread helpers (``mobile_mote.devices``) as units.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobile_mote.cli import main
+
+CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+MBV2_BAD_KERNEL = "k4e6,k3e6|k3e6,k3e6,k3e6|k3e6,k3e6,k3e6,k3e6|k3e6,k3e6,k3e6|k3e6,k3e6,k3e6|k3e6"
+MBV3_BAD_EXP = ("k3e40,k3e3|k5e3se,k5e3se,k5e3se|k3e6,k3e2.5,k3e2.3,k3e2.3|k3e6se,k3e6se|"
+                "k5e6se,k5e6se,k5e6se")
+TINY = ["--profile", "tiny", "--quiet"]
+SEARCH = ["search", "--space", "nb201", "--estimator", "params", *TINY]
+PARETO = ["pareto", "--space", "nb201", "--objectives", "score,macs", "--estimator", "params", *TINY]
+SCORE = ["score", "--space", "nb201", "--arch", CELL, "--estimator", "params", "--quiet"]
+SYNFLOW = ["score", "--space", "nb201", "--arch", CELL, "--estimator", "synflow", "--quiet"]
+
+
+# -- the inputs (made once) and the check --------------------------------------------------------------
+def _npz(path: Path, **arrays) -> None:
+    with open(path, "wb") as f:  # np.savez on an open file keeps the name as given
+        np.savez(f, **arrays)
+
+
+def _x(n: int) -> np.ndarray:
+    return np.zeros((n, 32, 32, 3), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("inputs")
+    labels = np.asarray(["a", "b"])
+    _npz(d / "empty.npz", x=_x(0), y=np.zeros(0, np.int64), labels=labels)
+    _npz(d / "prov.npz", x=_x(4), y=np.array([0, 1, 0, 1]), labels=labels)
+    (d / "prov.json").write_text('{"rule": "paper", ')  # cut short
+    (d / "text.npz").write_text("these are not images\n")
+    with open(d / "array.npz", "wb") as f:
+        np.save(f, _x(2))  # a .npy renamed .npz
+    _npz(d / "xy.npz", x=_x(4), y=np.array([0, 1, 0]), labels=labels)
+    _npz(d / "range.npz", x=_x(2), y=np.array([0, 5]), labels=labels)
+    _npz(d / "nolabels.npz", x=_x(2), y=np.array([0, 0]), labels=np.asarray([], dtype=str))
+    _npz(d / "nox.npz", images=_x(2), y=np.array([0, 1]), labels=labels)
+    _npz(d / "float.npz", x=np.zeros((2, 32, 32, 3), np.float32), y=np.array([0, 1]), labels=labels)
+    _npz(d / "floaty.npz", x=_x(2), y=np.array([0.5, 1.0]), labels=labels)
+    _npz(d / "half.npz", x=_x(2), y=np.array([0, 1]), labels=labels, x_test=_x(2))
+    _npz(d / "testsize.npz", x=_x(2), y=np.array([0, 1]), labels=labels,
+         x_test=np.zeros((2, 16, 16, 3), np.uint8), y_test=np.array([0, 1]))
+    with open(d / "objects.npz", "wb") as f:
+        np.savez(f, x=np.array([None, 1], dtype=object), y=np.array([0, 1]), labels=labels)
+    (d / "emptydir").mkdir()
+    (d / "images" / "train" / "cat").mkdir(parents=True)
+    (d / "noimages" / "cat").mkdir(parents=True)
+    (d / "noimages" / "cat" / "readme.txt").write_text("no images here")
+    (d / "corrupt" / "cat").mkdir(parents=True)
+    (d / "corrupt" / "cat" / "0.png").write_bytes(b"not a png")
+    (d / "data.txt").write_text("x")
+    (d / "cells_empty.txt").write_text("# nothing\n\n")
+    (d / "cells_bad.json").write_text('["a", ')
+    (d / "lut_bad.json").write_text("{not json")
+    (d / "recipe_bad.yaml").write_text("epochs: [1, 2\n")
+    (d / "winner" / "lots").mkdir(parents=True)
+    (d / "winner" / "lots" / "winner.json").write_text(
+        json.dumps({"space": "mbv2", "arch": "mobilenetv2_100", "macs": "lots"}))
+    (d / "cache").mkdir()
+    (d / "cache" / "cifar100_r10.npz").write_text("a damaged download\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tables(shared_data, tmp_path_factory) -> Path:
+    """Damaged copies of NB201's latency_ms.csv (the benchmark's index order comes with --benchmark)."""
+    src = shared_data / "nb201" / "latency_ms.csv"
+    if not src.is_file():
+        pytest.skip(f"NB201 latency table not found at {src}")
+    d = tmp_path_factory.mktemp("tables")
+    lines = src.read_text().splitlines()
+    col = lines[0].split(",").index("pixel2")
+
+    def edit(name, row, i, value, base=lines):
+        cells = base[row].split(",")
+        cells[i] = value
+        (d / name).write_text("\n".join(base[:row] + [",".join(cells)] + base[row + 1:]) + "\n")
+
+    edit("na.csv", 6, col, "n/a")
+    edit("blank.csv", 6, col, "")
+    edit("negative.csv", 6, col, "-3")
+    edit("index.csv", 6, 0, "six")
+    edit("outside.csv", 6, 0, "99999")
+    (d / "truncated.csv").write_text("\n".join(lines[:1001]) + "\n")
+    (d / "cut.csv").write_text("\n".join(lines[:-1] + [lines[-1][:12]]) + "\n")  # the last row cut mid-line
+    (d / "binary.csv").write_bytes(b"\xff\xfe\x00\x01" * 64)
+    return d
+
+
+def _snapshot(*roots: Path) -> dict:
+    out = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """The current folder, holding a finished-looking run in runs/old; no default data can be reached."""
+    old = tmp_path / "runs" / "old"
+    old.mkdir(parents=True)
+    (old / "winner.json").write_text(json.dumps({"space": "nb201", "arch": CELL, "macs": 1000}))
+    (old / "notes.txt").write_text("keep me\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MOTE_CACHE", str(tmp_path / "no_cache"))  # would show up in the snapshot if made
+    return tmp_path
+
+
+def _fails(capsys, argv: list[str], *roots: Path) -> str:
+    before = _snapshot(*roots)
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert rc == 2, (rc, err[-2000:])
+    assert len(lines) == 1, err[-2000:]
+    assert lines[0].startswith(f"mote {argv[0]}: error: "), lines[0]
+    assert _snapshot(*roots) == before, "a bad input changed the files around it"
+    return lines[0]
+
+
+def _no_cuda() -> bool:
+    from mobile_mote.devices import resolve_device
+    from mobile_mote.errors import InputError
+    try:
+        resolve_device("cuda")
+    except InputError:
+        return True
+    return False
+
+
+# -- the cases ---------------------------------------------------------------------------------------------
+# (argv with {in} for the inputs folder, needle in the error line)
+CASES = {
+    # devices, checked before any run state exists
+    "score-device-banana": (SCORE + ["--device", "banana"], "device 'banana'"),
+    "search-device-banana": (SEARCH + ["--device", "banana"], "device 'banana'"),
+    "pareto-device-banana": (PARETO + ["--device", "banana"], "device 'banana'"),
+    "modnas-device-banana": (["modnas", "--latency-table", "{in}/none.csv", "--device", "banana"], "device 'banana'"),
+    "latency-device-banana": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--device", "banana"],
+                              "device 'banana'"),
+    "latency-lut-device-banana": (["latency-lut", "--space", "mbv2", "--out", "lut.json", "--device", "banana"],
+                                  "device 'banana'"),
+    "make-rd-device-banana": (["make-rd", "--source", "imagefolder", "--root", "{in}/emptydir", "--out", "rd.npz",
+                               "--device", "banana"], "device 'banana'"),
+    "score-device-cuda99": (SCORE + ["--device", "cuda:99"], "device 'cuda:99'"),
+    "search-device-cuda-x": (SEARCH + ["--device", "cuda:x"], "not a device name"),
+    # threads
+    "score-threads-0": (SCORE + ["--threads", "0"], "--threads 0"),
+    "score-threads-abc": (SCORE + ["--threads", "abc"], "--threads abc"),
+    "search-threads-0": (SEARCH + ["--threads", "0"], "--threads 0"),
+    "pareto-threads--1": (PARETO + ["--threads=-1"], "--threads -1"),
+    "modnas-threads-0": (["modnas", "--latency-table", "{in}/none.csv", "--threads", "0"], "--threads 0"),
+    "retrain-threads-0": (["retrain", "--recipe", "mote_nas_200ep", "--model", "mobilenetv2_100",
+                           "--imagefolder", "{in}/emptydir", "--output", "out", "--threads", "0"], "--threads 0"),
+    "latency-threads-0": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--device", "cpu",
+                           "--threads", "0"], "--threads 0"),
+    # proxy data
+    "proxy-no-images": (SYNFLOW + ["--proxy-data", "{in}/empty.npz"], "holds no images"),
+    "proxy-provenance-not-json": (SYNFLOW + ["--proxy-data", "{in}/prov.npz"], "prov.json"),
+    "proxy-text-as-npz": (SYNFLOW + ["--proxy-data", "{in}/text.npz"], "is not a .npz archive"),
+    "proxy-npy-as-npz": (SYNFLOW + ["--proxy-data", "{in}/array.npz"], "is not a .npz archive"),
+    "proxy-x-y-mismatch": (SYNFLOW + ["--proxy-data", "{in}/xy.npz"], "4 images but y 3 labels"),
+    "proxy-y-out-of-range": (SYNFLOW + ["--proxy-data", "{in}/range.npz"], "0..1"),
+    "proxy-no-labels": (SYNFLOW + ["--proxy-data", "{in}/nolabels.npz"], "labels"),
+    "proxy-missing-x": (SYNFLOW + ["--proxy-data", "{in}/nox.npz"], "lacks x"),
+    "proxy-float-images": (SYNFLOW + ["--proxy-data", "{in}/float.npz"], "uint8"),
+    "proxy-float-labels": (SYNFLOW + ["--proxy-data", "{in}/floaty.npz"], "whole-number"),
+    "proxy-test-half": (SYNFLOW + ["--proxy-data", "{in}/half.npz"], "y_test"),
+    "proxy-test-size": (SYNFLOW + ["--proxy-data", "{in}/testsize.npz"], "same image size"),
+    "proxy-objects": (SYNFLOW + ["--proxy-data", "{in}/objects.npz"], "Python objects"),
+    "proxy-empty-folder": (SYNFLOW + ["--proxy-data", "{in}/emptydir"], "no label folders"),
+    "proxy-folder-no-images": (SYNFLOW + ["--proxy-data", "{in}/noimages"], "holds no images"),
+    "proxy-corrupt-image": (SYNFLOW + ["--proxy-data", "{in}/corrupt"], "cannot read image"),
+    "proxy-not-npz-file": (SYNFLOW + ["--proxy-data", "{in}/data.txt"], ".npz"),
+    "proxy-missing": (SYNFLOW + ["--proxy-data", "{in}/nowhere.npz"], "does not exist"),
+    "search-proxy-missing": (["search", "--space", "nb201", "--profile", "tiny", "--quiet", "--proxy-data",
+                              "{in}/nowhere"], "does not exist"),
+    # unknown names
+    "flops-unknown-space": (["flops", "--space", "resnet", "--arch", "x"], "unknown search space"),
+    "score-unknown-space": (["score", "--space", "resnet", "--arch", "x", "--estimator", "params"], "resnet"),
+    "search-unknown-space": (["search", "--space", "resnet", "--estimator", "params"], "resnet"),
+    "pareto-unknown-space": (["pareto", "--space", "resnet", "--estimator", "params"], "resnet"),
+    "latency-unknown-space": (["latency", "--space", "resnet", "--arch", "x"], "resnet"),
+    "score-unknown-estimator": (["score", "--space", "nb201", "--arch", CELL, "--estimator", "banana"], "banana"),
+    "search-unknown-estimator": (["search", "--space", "nb201", "--estimator", "banana"], "banana"),
+    "pareto-unknown-estimator": (["pareto", "--space", "nb201", "--objectives", "score,macs", "--estimator",
+                                  "banana"], "banana"),
+    "score-unknown-profile": (["score", "--space", "nb201", "--arch", CELL, "--profile", "huge"], "huge"),
+    "search-unknown-profile": (["search", "--space", "nb201", "--estimator", "params", "--profile", "huge"], "huge"),
+    "pareto-unknown-profile": (["pareto", "--space", "nb201", "--estimator", "params", "--profile", "huge"], "huge"),
+    "pareto-unknown-objective": (["pareto", "--space", "nb201", "--objectives", "score,banana", "--estimator",
+                                  "params", *TINY], "banana"),
+    "pareto-one-objective": (["pareto", "--space", "nb201", "--objectives", "score", "--estimator", "params",
+                              *TINY], "objective"),
+    # malformed architectures, each space
+    "score-arch-nb201": (["score", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|none~0|", "--estimator",
+                          "params"], "not a cell"),
+    "score-arch-nb201-op": (["score", "--space", "nb201", "--arch",
+                             "|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--estimator", "params"],
+                            "unknown operation"),
+    "score-arch-mbv2": (["score", "--space", "mbv2", "--arch", "garbage", "--estimator", "params"], "stage"),
+    "score-arch-mbv2-kernel": (["score", "--space", "mbv2", "--arch", MBV2_BAD_KERNEL, "--estimator", "macs"],
+                               "accepted kernels 3, 5, 7"),
+    "score-arch-mbv3-expansion": (["score", "--space", "mbv3", "--arch", MBV3_BAD_EXP, "--estimator", "macs"],
+                                  "accepted expansions 2, 4, 6"),
+    "score-arch-macro": (["score", "--space", "macro", "--arch", "2221222", "--estimator", "params"], "macro"),
+    "score-arch-macro-digit": (["score", "--space", "macro", "--arch", "22212229", "--estimator", "params"], "9"),
+    "latency-arch-mbv2": (["latency", "--space", "mbv2", "--arch", "garbage"], "stage"),
+    "flops-arch-mbv3": (["flops", "--space", "mbv3", "--arch", MBV3_BAD_EXP], "expansion 40"),
+    "score-archs-missing": (["score", "--space", "nb201", "--archs", "{in}/none.txt", "--estimator", "params"],
+                            "does not exist"),
+    "score-archs-empty": (["score", "--space", "nb201", "--archs", "{in}/cells_empty.txt", "--estimator",
+                           "params"], "lists no architectures"),
+    "score-archs-bad-json": (["score", "--space", "nb201", "--archs", "{in}/cells_bad.json", "--estimator",
+                              "params"], "JSON"),
+    "score-two-sources": (["score", "--space", "nb201", "--arch", CELL, "--sample", "3", "--estimator", "params"],
+                          "exactly one"),
+    "score-sample-0": (["score", "--space", "nb201", "--sample", "0", "--estimator", "params"], "--sample 0"),
+    "score-out-exists": (SCORE + ["--out", "runs/old/notes.txt"], "--append"),
+    # budgets: units and feasibility
+    "search-flops-unit": (SEARCH + ["--flops", "300Q"], "300Q"),
+    "search-flops-word": (SEARCH + ["--flops", "lots"], "lots"),
+    "search-flops-negative": (SEARCH + ["--flops=-5M"], "-5M"),
+    "search-params-unit": (SEARCH + ["--params", "4.5X"], "4.5X"),
+    "search-latency-unit": (SEARCH + ["--latency", "20parsecs"], "20parsecs"),
+    "search-latency-no-source": (SEARCH + ["--latency", "20ms"], "latency source"),
+    "search-flops-impossible": (["search", "--space", "mbv2", "--flops", "1M", "--estimator", "macs", *TINY],
+                                "smallest achievable"),
+    "search-params-impossible": (SEARCH + ["--params", "10"], "smallest achievable"),
+    "pareto-flops-impossible": (["pareto", "--space", "mbv2", "--objectives", "score,macs", "--flops", "1M",
+                                 "--estimator", "macs", *TINY], "smallest achievable"),
+    "pareto-two-flops": (PARETO + ["--flops", "100M,200M"], "one bound"),
+    "pareto-latency-no-source": (["pareto", "--space", "nb201", "--estimator", "params", *TINY], "latency source"),
+    # missing files
+    "search-latency-table-missing": (SEARCH + ["--latency", "20ms", "--latency-table", "{in}/none.csv",
+                                               "--latency-device", "pixel2"], "does not exist"),
+    "search-latency-lut-missing": (["search", "--space", "mbv2", "--latency", "20ms", "--latency-lut",
+                                    "{in}/none.json", "--estimator", "macs", *TINY], "none.json"),
+    "search-latency-lut-bad": (["search", "--space", "mbv2", "--latency", "20ms", "--latency-lut",
+                                "{in}/lut_bad.json", "--estimator", "macs", *TINY], "lut_bad.json"),
+    "latency-lut-missing": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--lut", "{in}/none.json"],
+                            "none.json"),
+    "search-benchmark-missing": (SEARCH + ["--benchmark", "{in}/none.csv"], "none.csv"),
+    "modnas-latency-table-missing": (["modnas", "--latency-table", "{in}/none.csv", "--profile", "tiny"],
+                                     "none.csv"),
+    "default-data-damaged-cache": (SYNFLOW, "delete"),  # MOTE_CACHE points at a damaged cifar100_r10.npz
+    # estimator options
+    "score-set-epochs-0": (["score", "--space", "nb201", "--arch", CELL, *TINY, "--set", "epochs=0"], "epochs"),
+    "score-set-epochs--1": (["score", "--space", "nb201", "--arch", CELL, *TINY, "--set", "epochs=-1"], "epochs"),
+    "score-set-epochs-abc": (["score", "--space", "nb201", "--arch", CELL, *TINY, "--set", "epochs=abc"], "epochs"),
+    "search-set-epochs-0": (["search", "--space", "nb201", *TINY, "--set", "epochs=0"], "epochs"),
+    "pareto-set-epochs--1": (["pareto", "--space", "nb201", "--objectives", "score,macs", *TINY, "--set",
+                              "epochs=-1"], "epochs"),
+    "score-set-no-equals": (SCORE + ["--set", "epochs"], "key=value"),
+    "score-set-unknown": (["score", "--space", "nb201", "--arch", CELL, *TINY, "--set", "bananas=3"], "bananas"),
+    "search-k-0": (SEARCH + ["--k", "0"], "k"),
+    "pareto-population-1": (PARETO + ["--population", "1"], "population"),
+    # retraining and export
+    "retrain-unknown-recipe": (["retrain", "--recipe", "nope", "--model", "mobilenetv2_100", "--imagefolder",
+                                "{in}/emptydir", "--output", "out"], "nope"),
+    "retrain-recipe-not-yaml": (["retrain", "--recipe", "{in}/recipe_bad.yaml", "--model", "mobilenetv2_100",
+                                 "--imagefolder", "{in}/emptydir", "--output", "out"], "recipe_bad.yaml"),
+    "retrain-no-data": (["retrain", "--recipe", "mote_nas_200ep", "--model", "mobilenetv2_100", "--output", "out"],
+                        "no training data"),
+    "retrain-winner-macs-lots": (["retrain", "--recipe", "mote_nas_200ep", "--model", "{in}/winner/lots",
+                                  "--imagefolder", "{in}/images", "--output", "out"], "key 'macs'"),
+    "export-winner-macs-lots": (["export", "--model", "{in}/winner/lots", "--out", "m.onnx"], "key 'macs'"),
+    "export-resolution": (["export", "--model", "mobilenetv2_100", "--out", "m.onnx", "--resolution", "4"],
+                          "--resolution 4"),
+    "export-threads--1": (["export", "--model", "mobilenetv2_100", "--out", "m.onnx", "--threads=-1"], "--threads -1"),
+    "search-processes--2": (SEARCH + ["--processes=-2"], "--processes -2"),
+    # the rest
+    "show-not-a-run": (["show", "runs/old"], "not a search run"),
+    "make-rd-preset-and-labels": (["make-rd", "--source", "imagefolder", "--root", "{in}/emptydir", "--out",
+                                   "rd.npz", "--preset", "cifar100_r10", "--labels", "a,b"], "exclude"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_and_changes_nothing(case, inputs, workdir, capsys, monkeypatch):
+    argv, needle = CASES[case]
+    if "cuda" in case and not _no_cuda() and case != "score-device-cuda99":
+        pytest.skip("this machine has a CUDA device")
+    if case == "default-data-damaged-cache":
+        monkeypatch.setenv("MOTE_CACHE", str(inputs / "cache"))
+    line = _fails(capsys, [a.replace("{in}", str(inputs)) for a in argv], workdir, inputs)
+    assert needle in line, line
+
+
+def test_cuda_without_a_gpu(inputs, workdir, capsys):
+    """`--device cuda` on a machine without one: the same one line for every command that takes it."""
+    if not _no_cuda():
+        pytest.skip("this machine has a CUDA device")
+    for argv in (SCORE, SEARCH, PARETO, ["modnas", "--latency-table", f"{inputs}/none.csv"],
+                 ["latency", "--space", "mbv2", "--arch", "mobilenetv2_100"]):
+        line = _fails(capsys, [*argv, "--device", "cuda"], workdir, inputs)
+        assert "device 'cuda': no CUDA device" in line and line.endswith("accepted: auto, cpu"), line
+    assert sorted(p.name for p in workdir.iterdir()) == ["runs"]  # nothing new beside the old run
+
+
+TABLE_CASES = {
+    "na": ("pixel2 = 'n/a'",),
+    "blank": ("pixel2 = ''",),
+    "negative": ("pixel2 = '-3'",),
+    "index": ("index 'six'",),
+    "outside": ("99999",),
+    "truncated": ("lacks latency for 14625 of 15625",),
+    "cut": ("is not a positive number",),
+    "binary": ("not a CSV text table",),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLE_CASES))
+def test_modnas_latency_table(name, tables, shared_data, workdir, capsys):
+    bench = shared_data / "nb201" / "benchmark.csv"
+    line = _fails(capsys, ["modnas", "--latency-table", tables / f"{name}.csv", "--benchmark", bench,
+                           "--profile", "tiny", "--quiet"], workdir, tables)
+    assert TABLE_CASES[name][0] in line, line
+
+
+@pytest.mark.parametrize("name", ["na", "index", "truncated"])
+def test_pareto_latency_table(name, tables, shared_data, workdir, capsys):
+    bench = shared_data / "nb201" / "benchmark.csv"
+    line = _fails(capsys, [*PARETO[:4], "score,latency", *PARETO[5:], "--latency-table", tables / f"{name}.csv",
+                           "--latency-device", "pixel2", "--benchmark", bench], workdir, tables)
+    assert "latency table" in line, line
+
+
+def test_pareto_latency_budget_below_the_fastest_cell(shared_data, workdir, capsys):
+    table = shared_data / "nb201" / "latency_ms.csv"
+    line = _fails(capsys, [*PARETO, "--latency", "0.0001ms", "--latency-table", table, "--latency-device",
+                           "pixel2", "--benchmark", shared_data / "nb201" / "benchmark.csv"], workdir)
+    assert "latency" in line, line
+
+
+# -- the helpers as units ------------------------------------------------------------------------------------
+def test_resolve_device_names(monkeypatch):
+    from mobile_mote.devices import resolve_device
+    from mobile_mote.errors import InputError
+    assert resolve_device("cpu") == resolve_device(" CPU ") == "cpu"
+    assert resolve_device("auto") in ("cpu", "cuda")
+    for bad in ("banana", "cuda:x", "cpu:0", "", "gpu"):
+        with pytest.raises(InputError, match="accepted: auto, cpu") as err:
+            resolve_device(bad)
+        assert "\n" not in str(err.value)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # GPUs hidden: auto is the cpu, cuda refused, no torch asked
+    assert resolve_device("auto", import_torch=False) == "cpu"
+    with pytest.raises(InputError, match="CUDA_VISIBLE_DEVICES"):
+        resolve_device("cuda", import_torch=False)
+
+
+def test_default_threads_never_oversubscribe(monkeypatch):
+    import mobile_mote.devices as dv
+    monkeypatch.setattr(dv, "available_cores", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert dv.default_threads() == 8 and dv.default_threads(1) == 8
+    assert dv.default_threads(3) == 2 and dv.default_threads(16) == 1
+    monkeypatch.setenv("WORLD_SIZE", "4")  # a process of an accelerate launch
+    assert dv.default_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # lowers, never raises
+    assert dv.default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    assert dv.default_threads() == 2
+    for n in (1, 2, 3, 5, 8, 13):
+        assert dv.default_threads(n) * n <= 8 or dv.default_threads(n) == 1
+    assert dv.check_threads(None, 3) == dv.default_threads(3) and dv.check_threads("3") == 3
+    for bad in (0, -1, "abc", "1.5"):
+        with pytest.raises(dv.InputError, match="--threads"):
+            dv.check_threads(bad)
+
+
+def test_threads_are_applied_and_passed_to_launched_processes():
+    import torch
+
+    from mobile_mote.cli import build_parser
+    from mobile_mote.cli.args import threads_from_args
+    from mobile_mote.devices import apply_threads, thread_env
+    from mobile_mote.parallel import launch_command
+    for cmd in (["score", "--space", "nb201"], ["search", "--space", "nb201"], ["pareto", "--space", "nb201"],
+                ["modnas", "--latency-table", "t.csv"],
+                ["retrain", "--recipe", "r", "--model", "m", "--output", "o"]):
+        args = build_parser().parse_args([*cmd, "--threads", "3"])
+        assert threads_from_args(args) == 3
+        assert build_parser().parse_args(cmd).threads is None
+    for cmd in (["score", "--space", "nb201"], ["search", "--space", "nb201"], ["pareto", "--space", "nb201"],
+                ["modnas", "--latency-table", "t.csv"], ["latency", "--space", "nb201", "--arch", "a"],
+                ["latency-lut", "--space", "mbv2", "--out", "l.json"]):
+        assert build_parser().parse_args(cmd).device == "auto"
+    before = torch.get_num_threads()
+    try:
+        assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    cmd = launch_command(2, ["search", "--space", "nb201"], cpu=True, threads=3)
+    assert cmd[cmd.index("--num_cpu_threads_per_process") + 1] == "3"
+    assert thread_env(3)["OMP_NUM_THREADS"] == thread_env(3)["MKL_NUM_THREADS"] == "3"
