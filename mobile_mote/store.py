@@ -28,7 +28,23 @@ Design choices (the whole policy, in one place):
   (:attr:`SearchStore.SCHEMA_VERSION`) mark a store. An existing file is first inspected through a
   read-only connection; anything that is not an empty file or a store of a schema this code reads
   (random bytes, another application's database, a newer schema) raises :class:`StoreError` with
-  one line, and the file is left untouched.
+  one line, and the file is left untouched. A store of ours is then checked with SQLite's
+  ``PRAGMA quick_check`` (the whole file's b-tree structure, not the text inside the rows): a damaged
+  store is refused with one line before anything writes to it, and left byte-for-byte untouched. Any
+  ``sqlite3.DatabaseError`` later on (and a row whose JSON cannot be read) is a one-line
+  :class:`StoreError`; a failed write transaction is rolled back whole.
+- **Schema versions.** Version 2 adds the ``claims`` table. A version-1 store opens as it is (read-only
+  opens never change it) and gains the table, and version 2, in the same transaction as its first
+  write by this code; this code reads and writes both.
+- **Claims: concurrent scorers never score one candidate twice.** :meth:`SearchStore.claim` is one
+  write transaction that returns the stored records of the asked keys and claims (for this
+  ``SearchStore`` object: pid, host, process start time, a per-object token) up to ``limit`` of the
+  others that no live scorer has claimed; :meth:`SearchStore.put_many` drops the claims of the keys
+  it stores, :meth:`SearchStore.release_claims` (and :meth:`close`) the rest of this object's
+  claims. A claim is live while its claimant lives: on this host, while a process with its pid and
+  start time exists (in this process: while its ``SearchStore`` object is open); a claim from another
+  host for :data:`CLAIM_TTL_OTHER_HOST_S` after it was made. Claims that are not live are taken over.
+  ``mobile_mote.search.scorer.score_candidates`` builds on it: what is guaranteed is stated there.
 
 Records are the plain dicts of ``mobile_mote.estimators.record.Estimate.to_dict()`` (space, arch,
 estimator, score, terms, config, config_hash, seed, device, seconds, status, error) plus the
@@ -40,17 +56,20 @@ This module uses only the standard library (no torch, no numpy).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
 
-__all__ = ["SearchStore", "StoreError", "APPLICATION_ID", "RECORD_KEYS"]
+__all__ = ["SearchStore", "StoreError", "APPLICATION_ID", "RECORD_KEYS", "CLAIM_TTL_OTHER_HOST_S"]
 
 APPLICATION_ID = 0x4D4F5445  # 'MOTE'
 RECORD_KEYS = ("space", "arch", "estimator", "score", "terms", "config", "config_hash", "seed", "device",
@@ -58,6 +77,9 @@ RECORD_KEYS = ("space", "arch", "estimator", "score", "terms", "config", "config
 _STATUS_RANK = {"failed": 0, "flagged": 1, "ok": 2}
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's variable limit
 _BUSY_TIMEOUT_S = 60.0  # a store shared by several runs waits this long for another writer
+CLAIM_TTL_OTHER_HOST_S = 2 * 3600.0  # a claim made on another host (whose processes cannot be checked) is
+#                                      honoured this long after it was made, then taken over
+_LIVE_TOKENS: set[str] = set()  # claim tokens of the SearchStore objects open in this process
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS estimator_configs (
@@ -109,7 +131,22 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run, key)
 );
 """
-_TABLES = {"estimator_configs", "candidates", "runs", "run_candidates", "results"}
+# schema version 2: which scorer is scoring which candidate right now (see the module docstring)
+_SCHEMA_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    space       TEXT NOT NULL,
+    arch        TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    token       TEXT NOT NULL,             -- the claiming SearchStore object
+    pid         INTEGER NOT NULL,
+    host        TEXT NOT NULL,
+    proc_start  TEXT,                      -- the claimant's process start time (Linux), NULL if unknown
+    claimed     REAL NOT NULL,             -- Unix seconds
+    PRIMARY KEY (space, arch, config_hash, seed)
+);
+"""
+_TABLES = {"estimator_configs", "candidates", "runs", "run_candidates", "results"}  # every schema version
 
 _COLUMNS = """c.space, c.arch, c.estimator, c.score, c.terms, e.config, c.config_hash, c.seed, c.device,
               c.seconds, c.status, c.error, c.macs, c.params, c.latency_ms, c.encoding"""  # = RECORD_KEYS
@@ -174,6 +211,39 @@ def _key(rec: dict) -> tuple:
     return (rec["space"], rec["arch"], rec["config_hash"], int(rec["seed"]))
 
 
+def _proc_start(pid: int) -> str | None:
+    """A process's start time (clock ticks after boot, /proc/<pid>/stat field 22), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+        return stat[stat.rindex(")") + 2:].split()[19]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_HOST = socket.gethostname()
+
+
+def _claimant_alive(token: str, pid: int, host: str, proc_start: str | None, claimed: float) -> bool:
+    if host != _HOST:
+        return time.time() - claimed < CLAIM_TTL_OTHER_HOST_S
+    if pid == os.getpid() and (proc_start is None or proc_start == _proc_start(pid)):
+        return token in _LIVE_TOKENS  # this process: while the claiming SearchStore object is open
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        pass
+    except OSError:
+        return True
+    if proc_start is not None:
+        now = _proc_start(pid)
+        if now is not None and now != proc_start:  # the pid was reused by a later process
+            return False
+    return True
+
+
 def _row_to_record(row: tuple) -> dict:
     rec = dict(zip(RECORD_KEYS, row))
     rec["terms"] = _loads(rec["terms"])
@@ -185,6 +255,19 @@ def _row_to_record(row: tuple) -> dict:
 # ----------------------------------------------------------------------------------- the store
 
 
+def _reading(method):
+    """A read method: an ``sqlite3.DatabaseError`` or unreadable JSON in a row is a one-line StoreError."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e, "read") from None
+        except json.JSONDecodeError as e:
+            raise self._damaged_error(f"unreadable JSON in a row: {_one_line(e)}") from None
+    return wrapper
+
+
 class SearchStore:
     """Candidates, runs, run states and run results of searches, in one SQLite file.
 
@@ -193,13 +276,16 @@ class SearchStore:
     One object per thread; several processes may share a store (writers wait for each other).
     """
 
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2
 
     def __init__(self, path, create: bool = True, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
         self._depth = 0  # nesting of _tx
         self._con: sqlite3.Connection | None = None
+        self._version = self.SCHEMA_VERSION  # of the file; an older one is migrated by the first write
+        self._token = uuid.uuid4().hex  # this object's claims
+        self._claimed = False
         exists = self.path.exists()
         if exists and not self.path.is_file():
             raise StoreError(f"search store {self.path} is not a file; "
@@ -208,7 +294,7 @@ class SearchStore:
             raise StoreError(f"no search store at {self.path}; expected an existing search.db written by mote search")
         fresh = True
         if exists and self.path.stat().st_size > 0:
-            fresh = not self._inspect()  # raises on anything that is not ours; False: a store of ours
+            fresh = not self._inspect()  # raises on anything that is not ours or damaged; False: empty
         if fresh and readonly:
             raise StoreError(f"{self.path} is an empty file, not a search store; "
                              f"expected a search.db written by mote search")
@@ -230,11 +316,14 @@ class SearchStore:
             self._check_tables()
         except sqlite3.DatabaseError as e:
             self.close()
+            if _is_damage(e):
+                raise self._damaged_error(_one_line(e)) from None
             raise StoreError(f"cannot open search store {self.path}: {_one_line(e)}; "
                              f"expected a writable location for an SQLite file") from None
         except StoreError:
             self.close()
             raise
+        _LIVE_TOKENS.add(self._token)
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -243,29 +332,47 @@ class SearchStore:
                           f"written by mote search (SQLite, schema version {self.SCHEMA_VERSION}) "
                           f"or a path that does not exist yet")
 
+    def _damaged_error(self, detail: str, check: str = "sqlite") -> StoreError:
+        return StoreError(f"search store {self.path} is damaged ({check}: {detail[:200]}); it was left untouched; "
+                          f"restore it from a copy or choose another --store/--name")
+
+    def _db_error(self, e: sqlite3.DatabaseError, doing: str) -> StoreError:
+        """One line for an sqlite3 error after opening (a write that fails is rolled back whole)."""
+        if _is_damage(e):
+            return StoreError(f"search store {self.path} is damaged (sqlite: {_one_line(e)[:200]}); nothing was "
+                              f"written to it by this {doing}; restore it from a copy or choose another "
+                              f"--store/--name")
+        rest = "; nothing of this transaction was written" if doing == "write" else ""
+        return StoreError(f"cannot {doing} search store {self.path}: {_one_line(e)}{rest}")
+
     def _inspect(self) -> bool:
         """Look at an existing non-empty file through a read-only connection; never writes to it.
 
-        True: a store of ours at our schema version. False: an SQLite database with nothing in it
-        (safe to initialise). Anything else raises StoreError.
+        True: a store of ours of a schema version this code reads, whose ``PRAGMA quick_check`` is
+        ``ok``. False: an SQLite database with nothing in it (safe to initialise). Anything else raises
+        StoreError.
         """
         with open(self.path, "rb") as f:
             header = f.read(16)
         if header != b"SQLite format 3\x00":
             raise self._foreign("not an SQLite database")
+        # Without a -wal or -shm file beside it the file is the whole database: read it as immutable, so
+        # that looking creates no -wal/-shm files (a refused store's folder stays as it was). A failure
+        # seen that way while another process has started using the store is looked at again normally.
+        def in_use() -> bool:
+            return any(Path(f"{self.path}{x}").exists() for x in ("-wal", "-shm"))
+
+        immutable = not in_use()
         try:
-            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot read {self.path}: {_one_line(e)}; expected a readable search.db") from None
-        try:
-            app_id = con.execute("PRAGMA application_id").fetchone()[0]
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            tables = sorted(r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-        except sqlite3.DatabaseError as e:
-            raise self._foreign(f"a damaged or unreadable SQLite file ({_one_line(e)})") from None
-        finally:
-            con.close()
+            looked, failure = self._look(immutable), None
+        except StoreError as e:
+            looked, failure = None, e
+        bad = failure is not None or (looked[0] == APPLICATION_ID and looked[3] != ["ok"])
+        if immutable and bad and in_use():
+            looked, failure = self._look(False), None
+        if failure is not None:
+            raise failure
+        app_id, version, tables, check = looked
         if app_id == APPLICATION_ID:
             if version > self.SCHEMA_VERSION:
                 raise StoreError(f"{self.path} is a search store of schema version {version}, written by a "
@@ -273,9 +380,13 @@ class SearchStore:
                                  f"upgrade mobile_mote")
             if version < 1:
                 raise self._foreign("a half-initialised search store (schema version 0)")
+            if check != ["ok"]:
+                raise self._damaged_error(_one_line("; ".join(map(str, check or ["no answer"]))),
+                                          "sqlite quick_check")
             missing = _TABLES - set(tables)
             if missing:
                 raise self._foreign(f"a damaged search store (missing tables: {', '.join(sorted(missing))})")
+            self._version = version
             return True
         if app_id == 0 and version == 0 and not tables:
             return False
@@ -284,6 +395,33 @@ class SearchStore:
         shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
         raise self._foreign(f"an SQLite database of another application (tables: {shown or 'none'}, "
                             f"user_version {version})")
+
+    def _look(self, immutable: bool) -> tuple[int, int, list[str], list[str] | None]:
+        """(application_id, user_version, tables, quick_check rows or None) through a read-only connection."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot read {self.path}: {_one_line(e)}; expected a readable search.db") from None
+        check = None
+        try:
+            try:
+                app_id = con.execute("PRAGMA application_id").fetchone()[0]
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError as e:
+                raise self._foreign(f"a damaged or unreadable SQLite file ({_one_line(e)})") from None
+            try:
+                tables = sorted(r[0] for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+                if app_id == APPLICATION_ID and 1 <= version <= self.SCHEMA_VERSION:
+                    check = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+            except sqlite3.DatabaseError as e:
+                if app_id == APPLICATION_ID:
+                    raise self._damaged_error(_one_line(e), "sqlite quick_check") from None
+                raise self._foreign(f"a damaged or unreadable SQLite file ({_one_line(e)})") from None
+        finally:
+            con.close()
+        return app_id, version, tables, check
 
     def _check_writable(self, exists: bool) -> None:
         parent = self.path.parent
@@ -306,10 +444,21 @@ class SearchStore:
                 return
             if self._con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
                 raise self._foreign("an SQLite database of another application (created while opening)")
-            for stmt in _statements(_SCHEMA):  # not executescript: it would COMMIT mid-transaction
+            for stmt in _statements(_SCHEMA + _SCHEMA_CLAIMS):  # not executescript: it would COMMIT mid-tx
                 self._con.execute(stmt)
             self._con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._con.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
+            self._version = self.SCHEMA_VERSION
+
+    def _migrate(self) -> int:
+        """Inside the first write transaction: bring an older store to this schema version (the
+        version it has once the transaction commits)."""
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]  # another process may have done it
+        if version < 2:
+            for stmt in _statements(_SCHEMA_CLAIMS):
+                self._con.execute(stmt)
+            self._con.execute("PRAGMA user_version = 2")
+        return max(version, 2)
 
     def _check_tables(self) -> None:
         tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -325,10 +474,16 @@ class SearchStore:
         return self._con
 
     def close(self) -> None:
-        """Close the connection (idempotent). The last writer to close folds the WAL into the file."""
+        """Release this object's claims and close the connection (idempotent). The last writer to
+        close folds the WAL into the file."""
+        _LIVE_TOKENS.discard(self._token)
+        if self._claimed and self._con is not None:
+            with contextlib.suppress(Exception):
+                self.release_claims()
         con, self._con = self._con, None
         if con is not None:
-            con.close()
+            with contextlib.suppress(sqlite3.Error):
+                con.close()
 
     def __enter__(self) -> "SearchStore":
         return self
@@ -355,31 +510,41 @@ class SearchStore:
             return
         try:
             con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
+            if _is_damage(e):
+                raise self._db_error(e, "write") from None
             raise StoreError(f"cannot write search store {self.path}: {_one_line(e)}; "
                              f"expected a writable store not locked by another process") from None
         self._depth = 1
+        migrated = None
         try:
+            if self._version < self.SCHEMA_VERSION:
+                migrated = self._migrate()
             yield con
-        except BaseException:
+        except BaseException as e:
             self._depth = 0
             with contextlib.suppress(sqlite3.Error):
                 con.execute("ROLLBACK")
+            if isinstance(e, sqlite3.DatabaseError):
+                raise self._db_error(e, "write") from None
+            if isinstance(e, json.JSONDecodeError):
+                raise self._damaged_error(f"unreadable JSON in a row: {_one_line(e)}") from None
             raise
         self._depth = 0
         try:
             con.execute("COMMIT")
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
             with contextlib.suppress(sqlite3.Error):
                 con.execute("ROLLBACK")
-            raise StoreError(f"cannot write search store {self.path}: {_one_line(e)}; nothing of this "
-                             f"transaction was written") from None
+            raise self._db_error(e, "write") from None
+        if migrated is not None:
+            self._version = migrated
 
     def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         try:
             return self.con.execute(sql, tuple(params)).fetchall()
-        except sqlite3.OperationalError as e:
-            raise StoreError(f"cannot read search store {self.path}: {_one_line(e)}") from None
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e, "read") from None
 
     def _require_run(self, run: str) -> None:
         if not self._query("SELECT 1 FROM runs WHERE name = ?", (run,)):
@@ -387,12 +552,14 @@ class SearchStore:
 
     # -- candidates ----------------------------------------------------------------------------
 
+    @_reading
     def get(self, space: str, arch: str, config_hash: str, seed: int) -> dict | None:
         """The stored record of one candidate (any status, failed included), or None."""
         rows = self._query(_SELECT + " WHERE c.space = ? AND c.arch = ? AND c.config_hash = ? AND c.seed = ?",
                            (space, arch, config_hash, int(seed)))
         return _row_to_record(rows[0]) if rows else None
 
+    @_reading
     def get_many(self, space: str, archs: Iterable[str], config_hash: str, seed: int) -> dict[str, dict]:
         """``{arch: record}`` for those of ``archs`` already stored (any status); missing ones absent."""
         archs = list(dict.fromkeys(archs))
@@ -439,7 +606,70 @@ class SearchStore:
                 (*_key(rec), rec["estimator"], _number(rec.get("score")), _dumps(rec.get("terms") or {}), status,
                  rec.get("error"), rec.get("device"), _number(rec.get("seconds")), _number(rec.get("macs")),
                  _number(rec.get("params")), _number(rec.get("latency_ms")), _encoding(rec.get("encoding")), now))
+            con.execute("DELETE FROM claims WHERE space = ? AND arch = ? AND config_hash = ? AND seed = ?", _key(rec))
 
+    # -- claims (module docstring) --------------------------------------------------------------
+
+    def claim(self, space: str, archs: Iterable[str], config_hash: str, seed: int,
+              limit: int) -> tuple[list[str], dict[str, dict], list[str]]:
+        """In ONE write transaction: ``(claimed, stored, held)`` for the candidates ``archs`` under
+        (space, config_hash, seed), looked at in order (a window at a time) until ``limit`` are
+        claimed. ``stored``: ``{arch: record}`` of those looked at that are stored (any status);
+        ``claimed``: up to ``limit`` of the others, now claimed by this object (including ones it
+        held already); ``held``: those looked at that another live scorer has claimed. Claims that
+        are not live (the module docstring) are taken over."""
+        archs = list(dict.fromkeys(archs))
+        seed = int(seed)
+        pid, start, now = os.getpid(), _proc_start(os.getpid()), time.time()
+        window = min(_CHUNK, max(32, 4 * limit))
+        stored: dict[str, dict] = {}
+        claimed: list[str] = []
+        held: list[str] = []
+        with self._tx() as con:
+            for i in range(0, len(archs), window):
+                if len(claimed) >= limit:
+                    break
+                chunk = archs[i:i + window]
+                marks = ",".join("?" * len(chunk))
+                for row in con.execute(_SELECT + f" WHERE c.space = ? AND c.config_hash = ? AND c.seed = ? "
+                                       f"AND c.arch IN ({marks})", (space, config_hash, seed, *chunk)):
+                    rec = _row_to_record(row)
+                    stored[rec["arch"]] = rec
+                claims = {arch: tuple(who) for arch, *who in con.execute(
+                    f"SELECT arch, token, pid, host, proc_start, claimed FROM claims WHERE space = ? "
+                    f"AND config_hash = ? AND seed = ? AND arch IN ({marks})", (space, config_hash, seed, *chunk))}
+                for arch in chunk:
+                    if arch in stored:
+                        continue
+                    who = claims.get(arch)
+                    if who is not None and who[0] != self._token and _claimant_alive(*who):
+                        held.append(arch)
+                    elif len(claimed) < limit:
+                        claimed.append(arch)
+            if claimed:
+                self._claimed = True
+                con.executemany(
+                    "INSERT OR REPLACE INTO claims(space, arch, config_hash, seed, token, pid, host, proc_start, "
+                    "claimed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(space, a, config_hash, seed, self._token, pid, _HOST, start, now) for a in claimed])
+        return claimed, stored, held
+
+    def release_claims(self) -> None:
+        """Drop every claim this object holds (the candidates it claimed but did not store)."""
+        with self._tx() as con:
+            con.execute("DELETE FROM claims WHERE token = ?", (self._token,))
+        self._claimed = False
+
+    @_reading
+    def claims(self) -> list[dict]:
+        """Every claim in the store (empty for a store of schema version 1)."""
+        if self._version < 2:
+            return []
+        rows = self._query("SELECT space, arch, config_hash, seed, token, pid, host, proc_start, claimed FROM claims")
+        return [dict(zip(("space", "arch", "config_hash", "seed", "token", "pid", "host", "proc_start", "claimed"), r))
+                for r in rows]
+
+    @_reading
     def records(self, space: str | None = None, config_hash: str | None = None) -> list[dict]:
         """Every stored candidate (optionally of one space and/or estimator config), in insertion order."""
         where, params = [], []
@@ -476,11 +706,13 @@ class SearchStore:
                                  f"or choose a new run name")
             con.execute("UPDATE runs SET config = ?, updated = ? WHERE name = ?", (new, now, name))
 
+    @_reading
     def run_config(self, name: str) -> dict | None:
         """The settings a run was started with, or None if there is no such run."""
         rows = self._query("SELECT config FROM runs WHERE name = ?", (name,))
         return _loads(rows[0][0]) if rows else None
 
+    @_reading
     def runs(self) -> list[dict]:
         """Every run: name, config, last committed iteration, candidate count, created/updated (Unix s)."""
         rows = self._query("""SELECT r.name, r.config, r.iteration, r.created, r.updated,
@@ -525,11 +757,13 @@ class SearchStore:
         self.con.execute("UPDATE runs SET iteration = ?, state = ?, updated = ? WHERE name = ?",
                          (int(iteration), _dumps(state), time.time(), run))
 
+    @_reading
     def load_state(self, run: str) -> dict | None:
         """The state saved by the run's last committed iteration, or None (no run / nothing committed)."""
         rows = self._query("SELECT state FROM runs WHERE name = ?", (run,))
         return _loads(rows[0][0]) if rows else None
 
+    @_reading
     def run_records(self, run: str) -> list[dict]:
         """The run's candidates in the order they were linked, each with its ``iteration``."""
         rows = self._query(f"""SELECT {_COLUMNS}, rc.iteration
@@ -553,6 +787,7 @@ class SearchStore:
                         "ON CONFLICT(run, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
                         (run, key, _dumps(value), time.time()))
 
+    @_reading
     def load_result(self, run: str, key: str) -> dict | None:
         """A run's named output, or None."""
         rows = self._query("SELECT value FROM results WHERE run = ? AND key = ?", (run, key))
@@ -572,21 +807,48 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+_DAMAGE_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _is_damage(e: BaseException) -> bool:
+    """An sqlite3 error that says the file itself is damaged (not a lock, a full disk, a permission)."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _DAMAGE_CODES:
+        return True
+    msg = str(e).lower()
+    return any(w in msg for w in ("malformed", "not a database", "could not decode", "corrupt"))
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
 def _diff(old: Any, new: Any) -> str:
-    """A short account of how two run configs differ, for a one-line message."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return f"{_canonical(old)[:60]} → {_canonical(new)[:60]}"
-    parts = []
-    for k in sorted(set(old) | set(new), key=str):
-        if k not in new:
-            parts.append(f"{k} removed")
-        elif k not in old:
-            parts.append(f"{k} added")
-        elif _canonical(old[k]) != _canonical(new[k]):
-            parts.append(f"{k}: {_canonical(old[k])[:40]} → {_canonical(new[k])[:40]}")
-    shown = "; ".join(parts[:4]) + ("; …" if len(parts) > 4 else "")
-    return shown or "same values, different form"
+    """How two run configs differ, for a one-line message: every differing leaf by its path, with
+    full values (``constraints[0].max_macs: 100000000.0 → 200000000.0; k: 10 → 20``)."""
+    parts: list[str] = []
+    _diff_into(old, new, "", parts)
+    return "; ".join(parts) or "same values, different form"
+
+
+def _diff_into(old: Any, new: Any, path: str, parts: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in new:
+                parts.append(f"{sub} removed (was {_canonical(old[k])})")
+            elif k not in old:
+                parts.append(f"{sub} added ({_canonical(new[k])})")
+            else:
+                _diff_into(old[k], new[k], sub, parts)
+    elif isinstance(old, list) and isinstance(new, list):
+        for i in range(max(len(old), len(new))):
+            sub = f"{path}[{i}]"
+            if i >= len(new):
+                parts.append(f"{sub} removed (was {_canonical(old[i])})")
+            elif i >= len(old):
+                parts.append(f"{sub} added ({_canonical(new[i])})")
+            else:
+                _diff_into(old[i], new[i], sub, parts)
+    elif _canonical(old) != _canonical(new):
+        parts.append(f"{path or 'settings'}: {_canonical(old)} → {_canonical(new)}")

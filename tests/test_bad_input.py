@@ -324,7 +324,7 @@ TABLE_CASES = {
     "outside": ("99999",),
     "truncated": ("lacks latency for 14625 of 15625",),
     "cut": ("is not a positive number",),
-    "binary": ("not a CSV text table",),
+    "binary": ("not a readable CSV",),
 }
 
 

@@ -172,6 +172,21 @@ def test_start_run_with_changed_config(tmp_path):
         assert st.run_config("r") == {"k": 20}
 
 
+def test_changed_settings_name_every_differing_key_with_full_values(tmp_path):
+    old = {"constraints": [{"max_macs": 1e8, "max_params": None}], "search": {"k": 10, "draw": "auto"}, "seed": 0}
+    new = {"constraints": [{"max_macs": 2e8, "max_params": None}], "search": {"k": 20, "draw": "auto"}, "seed": 0,
+           "device": "cpu"}
+    with SearchStore(tmp_path / "s.db") as st:
+        st.start_run("r", old)
+        with pytest.raises(StoreError) as ei:
+            st.start_run("r", new)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert "constraints[0].max_macs: 100000000.0 → 200000000.0" in msg
+    assert "search.k: 10 → 20" in msg and 'device added ("cpu")' in msg
+    assert "draw" not in msg and "seed" not in msg and "…" not in msg  # only what differs, nothing cut
+
+
 def test_readonly_store_refuses_writes(tmp_path):
     path = tmp_path / "s.db"
     with SearchStore(path) as st:
@@ -334,3 +349,135 @@ def test_missing_and_unwritable_locations(tmp_path):
             assert "not writable" in one_line_store_error(locked / "search.db")
         finally:
             locked.chmod(0o700)
+
+
+# --------------------------------------------------------------------- damage and versions
+
+
+def _damage_middle(path):
+    """Overwrite the start of two b-tree pages in the middle of the file (the header stays intact)."""
+    blob = bytearray(path.read_bytes())
+    page = int.from_bytes(blob[16:18], "big")
+    n_pages = len(blob) // page
+    assert n_pages >= 6
+    for p in (n_pages // 2, n_pages // 2 + 1):
+        blob[p * page:p * page + 64] = b"\xab" * 64
+    path.write_bytes(bytes(blob))
+
+
+def _many(n):
+    return [rec(f"arch{i}", score=float(i), terms={"pad": "x" * 500, "i": i}) for i in range(n)]
+
+
+def test_damaged_store_is_refused_before_any_write_and_left_untouched(tmp_path):
+    path = tmp_path / "search.db"
+    with SearchStore(path) as st:
+        st.start_run("r", {"k": 1})
+        st.commit_iteration("r", _many(60), 0, {"iteration": 0})
+    _damage_middle(path)
+    assert sqlite3.connect(path).execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID  # header intact
+    before, listing = sha(path), sorted(os.listdir(tmp_path))
+    for kw in ({}, {"readonly": True}, {"create": False}):
+        msg = one_line_store_error(path, **kw)
+        assert "is damaged (sqlite quick_check:" in msg and "left untouched" in msg and "restore it" in msg, msg
+    assert sha(path) == before and sorted(os.listdir(tmp_path)) == listing  # no -wal/-shm either
+
+
+def test_unreadable_rows_are_one_line_store_errors(tmp_path):
+    path = tmp_path / "search.db"
+    with SearchStore(path) as st:
+        st.put_many([rec("a"), rec("b")])
+    con = sqlite3.connect(path)  # damage inside rows, which quick_check does not look at
+    con.execute("UPDATE candidates SET terms = CAST(x'ff00fe' AS TEXT) WHERE arch = 'a'")
+    con.execute("UPDATE candidates SET terms = '{not json' WHERE arch = 'b'")
+    con.commit()
+    con.close()
+    with SearchStore(path, readonly=True) as st:
+        for call in (st.records, lambda: st.get(*key(rec("a"))), lambda: st.get(*key(rec("b")))):
+            with pytest.raises(StoreError) as ei:
+                call()
+            assert "\n" not in str(ei.value) and "damaged" in str(ei.value)
+
+
+def _v1_store(path):
+    """A store as schema version 1 wrote it (no claims table)."""
+    from mobile_mote.store import _SCHEMA
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.executescript(_SCHEMA)
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    con.execute("PRAGMA user_version = 1")
+    con.close()
+    with SearchStore(path, readonly=True) as st:  # readable as it is
+        assert st.records() == [] and st.claims() == []
+
+
+def test_schema_1_store_is_read_as_is_and_migrated_by_the_first_write(tmp_path):
+    path = tmp_path / "old.db"
+    _v1_store(path)
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO estimator_configs VALUES ('h', 'mote', '{}')")
+    con.execute("INSERT INTO candidates(space, arch, config_hash, seed, estimator, score, terms, status, created) "
+                "VALUES ('nb201', 'old', 'h', 0, 'mote', 2.5, '{}', 'ok', 0)")
+    con.commit()
+    con.close()
+    before = sha(path)
+    with SearchStore(path, readonly=True) as st:
+        assert st.get("nb201", "old", "h", 0)["score"] == 2.5
+    with SearchStore(path) as st:  # opened for writing, only read: still version 1
+        assert st.get("nb201", "old", "h", 0)["score"] == 2.5
+    assert sha(path) == before
+    with SearchStore(path) as st:
+        st.put_many([rec("new")])
+        claimed, stored, held = st.claim("nb201", ["new", "other"], HASH, 0, limit=5)
+        assert claimed == ["other"] and list(stored) == ["new"] and held == []
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SearchStore.SCHEMA_VERSION == 2
+    assert con.execute("SELECT count(*) FROM claims").fetchone()[0] == 0  # released on close
+    con.close()
+
+
+# ---------------------------------------------------------------------------------- claims
+
+
+def test_claims_are_exclusive_dropped_when_stored_and_given_back_on_close(tmp_path):
+    path = tmp_path / "s.db"
+    archs = ["a", "b", "c", "d"]
+    a, b = SearchStore(path), SearchStore(path)
+    try:
+        assert a.claim("nb201", archs, HASH, 0, limit=2) == (["a", "b"], {}, [])
+        claimed, stored, held = b.claim("nb201", archs, HASH, 0, limit=5)
+        assert claimed == ["c", "d"] and stored == {} and held == ["a", "b"]
+        assert a.claim("nb201", archs, HASH, 0, limit=2)[0] == ["a", "b"]  # its own claims stay its own
+        a.put_many([rec("a")])  # storing drops the claim
+        assert {c["arch"] for c in b.claims()} == {"b", "c", "d"}
+        claimed, stored, held = b.claim("nb201", ["a", "b"], HASH, 0, limit=5)
+        assert claimed == [] and list(stored) == ["a"] and held == ["b"]
+        a.close()  # a closed store's claims are not live (and close gives them back)
+        assert b.claim("nb201", ["b"], HASH, 0, limit=5)[0] == ["b"]
+        b.release_claims()
+        assert b.claims() == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_claims_of_dead_processes_and_old_foreign_claims_are_taken_over(tmp_path):
+    from mobile_mote import store as store_mod
+    path = tmp_path / "s.db"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = time.time()
+    with SearchStore(path) as st:
+        st.put_many([rec("seed-the-schema")])
+        rows = [("dead", "t1", dead.pid, store_mod._HOST, None, now),
+                ("old-foreign", "t2", 1, "another-host", None, now - store_mod.CLAIM_TTL_OTHER_HOST_S - 1),
+                ("new-foreign", "t3", 1, "another-host", None, now),
+                ("live", "t4", os.getppid(), store_mod._HOST, store_mod._proc_start(os.getppid()), now),
+                ("reused-pid", "t5", os.getppid(), store_mod._HOST, "1", now)]
+        st.con.executemany("INSERT INTO claims VALUES ('nb201', ?, ?, 0, ?, ?, ?, ?, ?)",
+                           [(arch, HASH, token, pid, host, start, t) for arch, token, pid, host, start, t in rows])
+        claimed, stored, held = st.claim("nb201", [r[0] for r in rows], HASH, 0, limit=10)
+        knows_start = store_mod._proc_start(os.getpid()) is not None  # Linux: a reused pid is told apart
+        assert claimed == ["dead", "old-foreign"] + ["reused-pid"] * knows_start
+        assert held == ["new-foreign", "live"] + ["reused-pid"] * (not knows_start)

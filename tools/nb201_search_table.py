@@ -95,7 +95,7 @@ def main(argv=None) -> int:
                                estimator_config=config, search=SearchConfig(seed=seed, **METHODS[method]),
                                proxy_data=args.proxy_data, benchmark=args.benchmark, benchmark_dataset=d,
                                seed=seed, device=args.device, runs_dir=str(work), store_path=str(store))
-                s = run_search(spec, resume=True, progress=False)
+                s = run_search(spec, resume=_has_run(store, name), progress=False)  # a rerun continues
                 w = s["winners"][0]
                 runs.append({"method": method, "dataset": d, "seed": seed, "arch": w["arch"],
                              "final_accuracy": w.get("final_accuracy"), "candidates": s["candidates"],
@@ -114,6 +114,15 @@ def main(argv=None) -> int:
     print(render(table, datasets, estimator))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _has_run(store: Path, name: str) -> bool:
+    """Whether the shared store has the run already (run(..., resume=True) requires it)."""
+    if not store.is_file() or store.stat().st_size == 0:
+        return False
+    from mobile_mote.store import SearchStore
+    with SearchStore(store, readonly=True) as st:
+        return st.run_config(name) is not None
 
 
 def summarise(runs, methods, datasets) -> dict:

@@ -61,28 +61,46 @@ def _print_result(spec, summary: dict) -> None:
 
 
 def _show(args) -> int:
+    """A finished run: its summary.md, then the top candidates from its store. Without summary.md: the
+    runs in the folder's store, finished (their summary is in the store) or where an unfinished one
+    stopped. The store is only read; a damaged one is one line (after the summary, if there is one)."""
+    from ..store import SearchStore
     run_dir = Path(args.run)
     md = run_dir / "summary.md"
+    db = run_dir / "search.db"
     if not md.is_file():
-        db = run_dir / "search.db"
         if not db.is_file():
             raise InputError(f"{run_dir} is not a search run (no summary.md or search.db); "
                              "expected runs/<name> written by `mote search`")
-        from ..store import SearchStore
         with SearchStore(db, create=False, readonly=True) as store:
             runs = store.runs()
-            print(f"{run_dir}: unfinished run(s): " + ", ".join(r["name"] for r in runs))
-            for r in runs:
+            done = {r["name"] for r in runs
+                    if store.load_result(r["name"], "summary") is not None
+                    or store.load_result(r["name"], "pareto") is not None}
+            if not runs:
+                print(f"{run_dir}: its store holds no run")
+            if done:
+                print(f"{run_dir}: finished run(s) without summary.md here: " + ", ".join(sorted(done)))
+            unfinished = [r for r in runs if r["name"] not in done]
+            if unfinished:
+                print(f"{run_dir}: unfinished run(s): " + ", ".join(r["name"] for r in unfinished))
+            for r in unfinished:
                 st = store.load_state(r["name"]) or {}
-                print(f"  {r['name']}: iteration {st.get('iteration', 0)}, pool {len(st.get('pool', []))}; "
-                      "continue with `mote search ... --resume`")
+                where = (f"generation {st['generation']}" if "generation" in st
+                         else f"iteration {st.get('iteration', 0)}, pool {len(st.get('pool', []))}")
+                print(f"  {r['name']}: {where}; continue with the same command and --resume")
         return 0
     print(md.read_text())
     if args.top:
+        if not db.is_file():
+            print("(top candidates: this run's store is not in its folder; it was written to its --store)")
+            return 0
         summary = json.loads((run_dir / "summary.json").read_text())
-        from ..store import SearchStore
-        with SearchStore(run_dir / "search.db", create=False, readonly=True) as store:
-            recs = [r for r in store.run_records(summary["run"]) if r.get("score") is not None]
+        try:
+            with SearchStore(db, create=False, readonly=True) as store:
+                recs = [r for r in store.run_records(summary["run"]) if r.get("score") is not None]
+        except InputError as e:
+            raise InputError(f"the summary above is {md}; its top candidates cannot be listed: {e}") from None
         recs.sort(key=lambda r: -r["score"])
         print(f"Top {min(args.top, len(recs))} of {len(recs)} candidates by score:")
         for r in recs[:args.top]:

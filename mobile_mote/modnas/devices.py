@@ -47,15 +47,9 @@ class DeviceLatencies:
     @classmethod
     def from_csv(cls, path: str | Path, space, devices: tuple[str, ...] | list[str]) -> "DeviceLatencies":
         from ..efficiency.tables import read_latency_columns  # the reader behind the search's --latency budgets
-        import csv
         n = space.size()
         ms = {}
-        try:
-            columns = read_latency_columns(path, list(devices))
-        except (UnicodeDecodeError, csv.Error) as e:  # a binary file, a NUL byte: not a CSV text table
-            raise InputError(f"latency table {path} is not a CSV text table ({str(e).splitlines()[0][:120]}); "
-                             "expected an 'index' column and one column of milliseconds per device") from None
-        for d, by_index in columns.items():
+        for d, by_index in read_latency_columns(path, list(devices)).items():
             keys = list(by_index)
             if keys and not isinstance(keys[0], int):
                 raise InputError(f"latency table {path} is keyed by arch; MODNAS needs NB201's 'index' column "

@@ -3,6 +3,9 @@
 the store knows under (space, estimator config, seed) is read back instead of scored again."""
 from __future__ import annotations
 
+import contextlib
+import time
+
 
 class LocalScorer:
     """Scores in this process (the single-process path of mobile_mote.parallel)."""
@@ -26,20 +29,54 @@ def with_costs(rec: dict, space, costs) -> dict:
             "encoding": [A.tolist(), X.tolist()]}
 
 
+_POLL_S = (0.05, 1.0)  # waiting for candidates claimed by another scorer: first and longest poll interval
+
+
 def score_candidates(store, scorer, space, costs, archs: list[str], config_hash: str, seed: int,
                      on_chunk=None) -> tuple[list[dict], int]:
-    """(records of ``archs``, how many were scored now): candidates the store already holds under
-    (space, config, seed) are read back; the others are scored in chunks of ``scorer.num_processes``,
-    given their costs and stored chunk by chunk, so a kill loses at most the chunk in flight.
-    ``on_chunk(done, total)`` follows the scoring."""
+    """(records of ``archs``, how many were scored now, by this call): candidates the store already
+    holds under (space, config, seed) are read back (any status, ``failed`` included); the others are
+    scored in chunks of ``scorer.num_processes``, given their costs and stored chunk by chunk, so a
+    kill loses at most the chunk in flight. ``on_chunk(done, total)`` follows the scoring.
+
+    Scorers sharing a store (processes, or threads each with its own ``SearchStore``) never score
+    one candidate twice: before each chunk, one store transaction (``SearchStore.claim``) reads
+    back what is stored and claims up to a chunk of the rest that no live scorer has claimed; a
+    candidate claimed by another live scorer is waited for (the store is polled, 0.05 s growing to
+    1 s) until its record appears, and scored here only if its claimant dies first (a process gone
+    on this host, a closed ``SearchStore`` in this process, a claim from another host older than
+    ``store.CLAIM_TTL_OTHER_HOST_S``), or its scorer failed and gave the claim back. Storing a record
+    drops its claim; an exception here gives back this call's claims. The wait lasts as long as the
+    claimant lives. Not covered: a claimant on another host still scoring after that time (then both
+    score it; the first ``ok`` record stays), and code older than store schema 2 (it refuses such a
+    store). Records come back stored-first, then in the order of ``archs``, whoever scored them; a
+    candidate another scorer stored counts as read back, not as scored now."""
     cached = store.get_many(space.name, archs, config_hash, seed)
-    todo = [a for a in archs if a not in cached]
-    new_records: list[dict] = []
+    todo = [a for a in dict.fromkeys(archs) if a not in cached]
+    got: dict[str, dict] = {}
+    n_scored = 0
     chunk = max(1, getattr(scorer, "num_processes", 1))
-    for i in range(0, len(todo), chunk):
-        recs = [with_costs(r, space, costs) for r in scorer.score(todo[i:i + chunk])]
-        store.put_many(recs)
-        new_records.extend(recs)
-        if on_chunk:
-            on_chunk(len(new_records), len(todo))
-    return list(cached.values()) + new_records, len(todo)
+    wait = _POLL_S[0]
+    try:
+        while len(got) < len(todo):
+            pending = [a for a in todo if a not in got]
+            claimed, stored, held = store.claim(space.name, pending, config_hash, seed, chunk)
+            got.update(stored)
+            if claimed:
+                recs = [with_costs(r, space, costs) for r in scorer.score(claimed)]
+                if len(recs) != len(claimed):
+                    raise RuntimeError(f"the scorer returned {len(recs)} records for {len(claimed)} candidates")
+                store.put_many(recs)  # and drops their claims
+                got.update(zip(claimed, recs))
+                n_scored += len(recs)
+                wait = _POLL_S[0]
+            elif held and not stored:
+                time.sleep(wait)  # every candidate left is being scored by another live scorer
+                wait = min(_POLL_S[1], wait * 1.5)
+            if on_chunk and (claimed or stored):
+                on_chunk(len(got), len(todo))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.release_claims()
+        raise
+    return list(cached.values()) + [got[a] for a in todo], n_scored
