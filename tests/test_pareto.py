@@ -190,3 +190,16 @@ def _nb201_indexed(benchmark_csv):
     from mobile_mote.benchmarks.nb201 import NB201Index
     from search_spaces import get_space
     return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))
+
+
+def test_committed_oracle_figures_recompute_from_their_cells(nb201_pareto, shared_data):
+    """benchmarks/results/nb201_pareto_oracle.json keeps every found front's cells: the HV ratios recompute."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "nb201_pareto_oracle.json"
+    res = json.loads(path.read_text())
+    devices = list(res["devices"])
+    _, err, lats = nb201_pareto.load_objectives(str(shared_data / "nb201" / "benchmark.csv"),
+                                                str(shared_data / "nb201" / "latency_ms.csv"), devices)
+    pairs = nb201_pareto.recompute(res, err, lats)
+    assert len(pairs) == sum(len(d["runs"]) for d in res["devices"].values()) > 0
+    for recomputed, stored in pairs.values():
+        assert recomputed == pytest.approx(stored, rel=1e-12)

@@ -291,7 +291,8 @@ def run(args) -> dict:
         T = true_points(all_idx, err, lat, lo, hi)
         true_front = T[pareto_front(T)]
         hv_true = hypervolume_2d(true_front, REF)
-        dev = {"hv_true": hv_true, "true_front_size": int(len(true_front)), "runs": [], "summary": {}}
+        dev = {"hv_true": hv_true, "true_front_size": int(len(true_front)),
+               "true_front_index": [int(i) for i in all_idx[pareto_front(T)]], "runs": [], "summary": {}}
         obj = Objective(err, lat, scores)
         for n in budgets:
             pop = args.pop or min(n, max(4, int(round(2 * math.sqrt(n)))))
@@ -306,7 +307,7 @@ def run(args) -> dict:
                     hv = hypervolume_2d(P, REF)
                     rec = {"method": method, "n": n, "seed": seed, "evaluated": int(len(ev)),
                            "found_front": int(len(found)), "hv": hv, "hv_ratio": hv / hv_true,
-                           "igd": igd(P, true_front)}
+                           "igd": igd(P, true_front), **_cells(space, found)}
                     if method == "nsga2":
                         rec["pop"] = pop
                     dev["runs"].append(rec)
@@ -322,7 +323,7 @@ def run(args) -> dict:
                 hv = hypervolume_2d(P, REF)
                 rec = {"method": method, "n": int(len(idx)), "file": out["hypernetwork_files"][k],
                        "distinct": int(len(set(idx.tolist()))), "hv": hv, "hv_ratio": hv / hv_true,
-                       "igd": igd(P, true_front)}
+                       "igd": igd(P, true_front), **_cells(space, idx)}
                 dev["runs"].append(rec)
                 ratios.append(rec["hv_ratio"])
                 igds.append(rec["igd"])
@@ -331,6 +332,25 @@ def run(args) -> dict:
             dev["summary"][f"{method}@{len(per_device[d][0])}"] = _summary(ratios, igds)
         out["devices"][d] = dev
     out["_plot"] = fronts_for_plot
+    return out
+
+
+def _cells(space, idx) -> dict:
+    """The cells a figure is computed from (NB201 index and arch string), so anyone can recompute it."""
+    idx = [int(i) for i in idx]
+    return {"index": idx, "archs": [space.to_str(space.arch_at(i)) for i in idx]}
+
+
+def recompute(res: dict, err: np.ndarray, lats: dict) -> dict:
+    """{(device, run number): (hv_ratio recomputed from the stored cells, stored hv_ratio)}."""
+    out = {}
+    for d, dev in res["devices"].items():
+        lat = lats[d]
+        lo, hi = np.array([err.min(), lat.min()]), np.array([err.max(), lat.max()])
+        hv_true = hypervolume_2d(true_points(np.asarray(dev["true_front_index"]), err, lat, lo, hi), REF)
+        for k, r in enumerate(dev["runs"]):
+            hv = hypervolume_2d(true_points(np.asarray(r["index"], dtype=int), err, lat, lo, hi), REF)
+            out[(d, k)] = (hv / hv_true, r["hv_ratio"])
     return out
 
 
