@@ -1,4 +1,4 @@
-"""Rank agreement of estimators with NB201 ground truth: the logic behind tools/nb201_correlation.py."""
+"""Rank agreement of estimators with NB201 ground truth: the logic behind tools/correlation.py."""
 from __future__ import annotations
 
 import json

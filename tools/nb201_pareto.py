@@ -19,7 +19,7 @@ HV ratio = HV(found) / HV(true front) and IGD to the true front, mean +- std ove
 Accuracy sources (the label goes into every output):
 - ``benchmark``  -> "oracle": the table's 200-epoch error itself (an upper bound, not a search result);
 - ``precomputed --scores FILE`` -> "precomputed:<file>": JSONL {"arch", "score"} (higher = better, e.g.
-  from tools/nb201_correlation.py); cells missing from the file are never proposed / evaluated.
+  from tools/correlation.py); cells missing from the file are never proposed / evaluated.
 - ``live --estimator mote --profile P --proxy-data D --cache FILE`` -> "live:<estimator>/<profile>": the
   estimator scores every cell a search proposes, on demand (seed 0, so a cell's score is shared by every
   search and device); scores are appended to the JSONL cache, so a killed run resumes where it stopped.

@@ -112,3 +112,34 @@ class MacroBenchmark:
 
     def truth(self) -> dict[str, float]:
         return {k: self.true_accuracy(k) for k in self.table}
+
+    # -- for correlation studies (tools/correlation.py) ----------------------------------------------
+    targets = ("cifar10",)
+    main_target = "cifar10"
+
+    def _row(self, arch: str) -> MacroRow:
+        return self.table[benchmark_key(arch)]
+
+    def truth_for(self, archs: list[str]) -> dict[str, list[float]]:
+        return {"cifar10": [self._row(a).mean_acc for a in archs]}
+
+    def baselines(self, archs: list[str], space) -> dict[str, dict[str, list]]:
+        return {"macs": {"cifar10": [space.macs(a) for a in archs]},
+                "params": {"cifar10": [space.params(a) for a in archs]}}
+
+    def cell_fields(self, arch: str) -> dict:
+        return {"test_acc_seeds": list(self._row(arch).test_acc)}
+
+    def ceiling(self, archs: list[str]) -> dict:
+        """Rank agreement between the benchmark's own seeds (one seed's accuracy as the "estimator" of
+        another's, and of the mean of the other two): what no estimator can beat on average."""
+        from itertools import combinations
+
+        from ..correlation import rank_agreement
+        seeds = [[self._row(a).test_acc[i] for a in archs] for i in range(3)]
+        pairs = {f"seed {i} vs seed {j}": rank_agreement(seeds[i], seeds[j]) for i, j in combinations(range(3), 2)}
+        rest = {f"seed {i} vs mean of the others": rank_agreement(
+            seeds[i], [sum(seeds[k][n] for k in range(3) if k != i) / 2 for n in range(len(archs))]) for i in range(3)}
+        taus = [v["kendall_tau"] for v in pairs.values() if v["kendall_tau"] is not None]
+        return {"pairs": pairs, "one_vs_rest": rest,
+                "mean_pairwise_kendall_tau": float(sum(taus) / len(taus)) if taus else None}

@@ -125,6 +125,23 @@ class NB201Benchmark:
     def truth(self) -> dict[str, float]:
         return {a: r.acc200.get(self.dataset) for a, r in self.table.items()}
 
+    # -- for correlation studies (tools/correlation.py) ----------------------------------------------
+    targets = ("cifar10", "cifar100", "imagenet16")
+    main_target = "cifar100"
+
+    def truth_for(self, archs: list[str]) -> dict[str, list[float]]:
+        return {d: [self.table[a].acc200[d] for a in archs] for d in self.targets}
+
+    def baselines(self, archs: list[str], space) -> dict[str, dict[str, list]]:
+        from ..correlation import table_baselines
+        return table_baselines(archs, self.table, space)
+
+    def cell_fields(self, arch: str) -> dict:
+        return {"index": self.table[arch].index}
+
+    def ceiling(self, archs: list[str]) -> dict | None:
+        return None  # NB201's table holds one mean per cell here, not its seeds
+
     def short_training(self, arch: str) -> dict:
         row = self.table[arch]
         return {"accuracy": row.acc12[self.dataset], "seconds": row.time12[self.dataset], "source": "table"}

@@ -1,4 +1,4 @@
-"""Scores read from a file of per-cell scores computed earlier (e.g. by tools/nb201_correlation.py).
+"""Scores read from a file of per-cell scores computed earlier (e.g. by tools/correlation.py).
 
 It lets the search logic run anywhere (a CPU check of scores computed on a GPU). The record's
 ``seconds`` is the recorded cost of computing the score, not the look-up, so search costs stay honest;

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Kendall tau / Spearman rho of estimators against NB201's 200-epoch test accuracy.
+"""Kendall tau / Spearman rho of estimators against a benchmark space's true accuracy.
 
-Scores a seeded random sample of NB201 cells with each estimator (records appended to a
-JSON-lines file as they finish, so a killed run resumes where it stopped), adds the
-table baselines (12-epoch accuracy from the benchmark, our MACs and params), and writes
-benchmarks/results/nb201_correlation_<tag>.json plus two plots.
+Any space with a benchmark table (``mobile_mote.benchmarks.load_benchmark``): NB201 (200-epoch test
+accuracy on CIFAR-10 / CIFAR-100 / ImageNet16-120; baselines: the table's 12-epoch accuracy, our MACs
+and params) and NAS-Bench-Macro (CIFAR-10 accuracy, mean of 3 seeds; baselines: MACs and params; and
+the ceiling: the rank agreement between the benchmark's own seeds). Scores a seeded random sample with
+each estimator (records appended to ``<space>_correlation_<tag>.<estimator>.jsonl`` as they finish, so a
+killed run resumes where it stopped) and writes ``<space>_correlation_<tag>.json`` plus two plots.
 
-    python tools/nb201_correlation.py --n 300 --estimators mote,tse,synflow,ntk,zico --device cuda --tag gpu
-    python tools/nb201_correlation.py --n 20 --estimators mote,synflow --profile tiny --tag cpu_tiny
+    python tools/correlation.py --n 300 --estimators mote,tse,synflow,ntk,zico --device cuda --tag gpu
+    python tools/correlation.py --n 20 --estimators mote,synflow --profile tiny --tag cpu_tiny
+    python tools/correlation.py --space macro --n 2000 --estimators synflow,naswot,zico --tag cpu_zc
 """
 from __future__ import annotations
 
@@ -21,12 +24,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from mobile_mote.correlation import (TARGETS, mote_views, plot_ranks, plot_tau_cost, rank_agreement,  # noqa: E402
-                                     read_jsonl, table_baselines)
+from mobile_mote.benchmarks import load_benchmark, packaged_benchmark  # noqa: E402
+from mobile_mote.correlation import mote_views, plot_ranks, plot_tau_cost, rank_agreement, read_jsonl  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
 from mobile_mote.estimators import estimator_config, get_estimator  # noqa: E402
 from mobile_mote.estimators.mote import rescore_population  # noqa: E402
-from mobile_mote.benchmarks.nb201 import load_nb201_table  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from mobile_mote.data.proxy_data import load_proxy_data  # noqa: E402
 from mobile_mote.scoring import sample_archs, score_archs  # noqa: E402
@@ -38,15 +40,17 @@ SHARED = REPO.parent / "shared" / "data"
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=300, help="number of random NB201 cells")
+    p.add_argument("--space", default="nb201", help="a space with a benchmark table: nb201 (default) or macro")
+    p.add_argument("--n", type=int, default=300, help="number of random architectures")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample and of every estimator")
     p.add_argument("--estimators", default="mote,tse", help="comma-separated estimator names")
     p.add_argument("--profile", default="paper", help="paper (default), official or tiny")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an estimator option")
     p.add_argument("--device", default="cpu")
     p.add_argument("--proxy-data", default=str(SHARED / "proxy_cifar100_10"))
-    p.add_argument("--benchmark", default=str(SHARED / "nb201" / "benchmark.csv"))
-    p.add_argument("--tag", default="run", help="names the outputs: nb201_correlation_<tag>.json/.png")
+    p.add_argument("--benchmark", default=None, help="the benchmark table (default: NB201's benchmark.csv in "
+                   "../shared/data for nb201, the packaged table for macro)")
+    p.add_argument("--tag", default="run", help="names the outputs: <space>_correlation_<tag>.json/.png")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
@@ -56,20 +60,22 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mobile_mote.cli.args import parse_set as _parse_set
     try:
-        table = load_nb201_table(args.benchmark)
+        bench_path = args.benchmark or packaged_benchmark(args.space) or SHARED / "nb201" / "benchmark.csv"
+        bench = load_benchmark(bench_path, args.space)
         data = load_proxy_data(args.proxy_data)
         overrides = _parse_set(args.set)
         names = [e.strip() for e in args.estimators.split(",") if e.strip()]
         configs = {e: estimator_config(e, args.profile, **overrides_for(e, overrides)) for e in names}
     except (InputError, ValueError) as e:
-        print(f"nb201_correlation: error: {e}", file=sys.stderr)
+        print(f"correlation: error: {e}", file=sys.stderr)
         return 2
-    space = get_space("nb201")
-    archs = sample_archs("nb201", args.n, args.seed)
+    space = get_space(args.space)
+    targets, main = bench.targets, bench.main_target
+    archs = sample_archs(args.space, args.n, args.seed)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"nb201_correlation_{args.tag}"
-    truth = {d: [table[a].acc200[d] for a in archs] for d in TARGETS}
+    stem = f"{args.space}_correlation_{args.tag}"
+    truth = bench.truth_for(archs)
 
     scores: dict[str, list] = {}
     summary: dict[str, dict] = {}
@@ -83,7 +89,7 @@ def main(argv=None) -> int:
             print(f"{name}: {len(done)} cells already scored in {jsonl.name}, {len(todo)} to go", file=sys.stderr)
         t0 = time.perf_counter()
         with open(jsonl, "a") as f:
-            for rec in score_archs("nb201", todo, name, data, configs[name], args.seed, args.device):
+            for rec in score_archs(args.space, todo, name, data, configs[name], args.seed, args.device):
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
                 done[rec["arch"]] = rec
@@ -103,28 +109,30 @@ def main(argv=None) -> int:
             for view, vals in mote_views(recs).items():
                 scores[view] = vals
                 summary[view] = {"seconds_per_cell": summary[name]["seconds_per_cell"], "derived_from": "mote"}
-    by_target = {n: {d: v for d in TARGETS} for n, v in scores.items()}  # one proxy score for every target
-    for name, per_target in table_baselines(archs, table, space).items():
+    by_target = {n: {d: v for d in targets} for n, v in scores.items()}  # one proxy score for every target
+    for name, per_target in bench.baselines(archs, space).items():
         by_target[name] = per_target
-        scores[name] = per_target["cifar100"]
+        scores[name] = per_target[main]
         summary[name] = {"seconds_per_cell": None, "source": "benchmark table" if "table" in name else "analytic"}
     for name in summary:
-        summary[name]["agreement"] = {d: rank_agreement(by_target[name][d], truth[d]) for d in TARGETS}
+        summary[name]["agreement"] = {d: rank_agreement(by_target[name][d], truth[d]) for d in targets}
 
     if "mote: speed term" in scores and any(v is not None for v in scores["mote: speed term (cost time)"]):
         summary["mote: speed term"]["kendall_tau_wall_vs_cost_time"] = rank_agreement(
             scores["mote: speed term"], scores["mote: speed term (cost time)"])["kendall_tau"]
 
-    result = {"provenance": provenance(), "seed": args.seed, "n": len(archs), "profile": args.profile,
-              "proxy_data": args.proxy_data, "device": args.device, "summary": summary,
-              "cells": [{"arch": a, "index": table[a].index, **{f"acc200_{d}": truth[d][i] for d in TARGETS},
+    result = {"provenance": provenance(), "space": args.space, "benchmark": str(bench_path),
+              "truth": bench.truth_source, "targets": list(targets), "seed": args.seed, "n": len(archs),
+              "profile": args.profile, "proxy_data": args.proxy_data, "device": args.device,
+              "ceiling": bench.ceiling(archs), "summary": summary,
+              "cells": [{"arch": a, **bench.cell_fields(a), **{f"acc_{d}": truth[d][i] for d in targets},
                          "scores": {n: per_cell[n][i] for n in per_cell}} for i, a in enumerate(archs)]}
     path = out_dir / f"{stem}.json"
     write_text(path, json.dumps(result, indent=1))
     if not args.no_plots:
-        plot_ranks(out_dir / f"{stem}_ranks.png", archs, scores, truth["cifar100"], "CIFAR-100")
-        plot_tau_cost(out_dir / f"{stem}_tau.png", summary, "cifar100")
-    print(render_table(summary))
+        plot_ranks(out_dir / f"{stem}_ranks.png", archs, scores, truth[main], main)
+        plot_tau_cost(out_dir / f"{stem}_tau.png", summary, main)
+    print(render_table(summary, targets, main))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -135,15 +143,15 @@ def overrides_for(name: str, overrides: dict) -> dict:
     return {k: v for k, v in overrides.items() if k in fields}
 
 
-def render_table(summary: dict) -> str:
-    lines = ["| estimator | \u03c4 C10 | \u03c4 C100 | \u03c4 IN16 | \u03c1 C100 | s/cell |", "|---|---|---|---|---|---|"]
+def render_table(summary: dict, targets=("cifar10", "cifar100", "imagenet16"), main="cifar100") -> str:
+    lines = ["| estimator | " + " | ".join(f"\u03c4 {d}" for d in targets) + f" | \u03c1 {main} | s/cell |",
+             "|---|" + "---|" * (len(targets) + 2)]
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for name, s in summary.items():
         a = s["agreement"]
-        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         sec = s.get("seconds_per_cell")
-        lines.append(f"| {name} | {f(a['cifar10']['kendall_tau'])} | {f(a['cifar100']['kendall_tau'])} | "
-                     f"{f(a['imagenet16']['kendall_tau'])} | {f(a['cifar100']['spearman_rho'])} | "
-                     f"{'table' if sec is None else f'{sec:.3g}'} |")
+        lines.append(f"| {name} | " + " | ".join(f(a[d]["kendall_tau"]) for d in targets)
+                     + f" | {f(a[main]['spearman_rho'])} | {'table' if sec is None else f'{sec:.3g}'} |")
     return "\n".join(lines)
 
 
