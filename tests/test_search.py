@@ -92,7 +92,7 @@ def test_budget_parsing():
 
 def _search_args(tmp_path, shared_data, *extra, name="r"):
     return ["search", "--space", "nb201", "--flops", "60M", "--profile", "tiny", *FAST_MOTE,
-            "--batch-start", "2", "--draw-factor", "10",
+            "--batch-start", "2", "--draw-factor", "10", "--draw", "uniform",  # the paper's rule: few candidates
             "--proxy-data", str(shared_data / "proxy_cifar100_10"),
             "--benchmark", str(shared_data / "nb201" / "benchmark.csv"),
             "--runs-dir", str(tmp_path), "--name", name, "--quiet", *extra]
