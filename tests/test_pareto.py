@@ -192,9 +192,10 @@ def _nb201_indexed(benchmark_csv):
     return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))
 
 
-def test_committed_oracle_figures_recompute_from_their_cells(nb201_pareto, shared_data):
-    """benchmarks/results/nb201_pareto_oracle.json keeps every found front's cells: the HV ratios recompute."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "nb201_pareto_oracle.json"
+@pytest.mark.parametrize("name", ["nb201_pareto_oracle.json", "nb201_pareto_modnas_cpu.json"])
+def test_committed_figures_recompute_from_their_cells(nb201_pareto, shared_data, name):
+    """The committed Pareto records keep every front's cells: the HV ratios recompute from them."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name
     res = json.loads(path.read_text())
     devices = list(res["devices"])
     _, err, lats = nb201_pareto.load_objectives(str(shared_data / "nb201" / "benchmark.csv"),
