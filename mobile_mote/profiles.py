@@ -2,7 +2,9 @@
 NSGA-II. The estimator's own options per profile are the estimator's (``Estimator.PROFILES``), looked
 up through ``estimators.estimator_config``. MODNAS's hypernetwork has its own (``MODNAS_PROFILES``).
 
-``paper`` is the default for real use. ``tiny`` exists only so tests and CPU demos finish quickly.
+``paper`` is the default for real use. ``cpu`` keeps the paper's search loop and shrinks only the
+estimator (see ``estimators.base.PROFILES``), for measured CPU benchmarks. ``tiny`` exists only so
+tests and CPU demos finish quickly.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "paper": {"search": {}, "pareto": {"population": 50, "generations": 20}},
     "official": {"search": {"top_fraction": 0.01, "add_limit": "10B", "iterations": "sum"},
                  "pareto": {"population": 50, "generations": 20}},
+    "cpu": {"search": {}, "pareto": {"population": 50, "generations": 20}},
     # tiny draws 4·B candidates with B = 1: uniform draws would almost never land within distance 1 of
     # a top cell, so it draws from the top cells' neighbourhoods in every space
     "tiny": {"search": {"k": 3, "batch_start": 1, "batch_step": 1, "draw_factor": 4, "draw": "neighbours"},

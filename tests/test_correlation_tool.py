@@ -40,3 +40,19 @@ def test_unknown_benchmark_space_is_one_line(tool, tmp_path, capsys, shared_data
             "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path)]
     assert tool.main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_tse_and_early_stop_reuse_motes_run_and_records_are_shared(tool, tmp_path, shared_data):
+    common = ["--space", "macro", "--profile", "tiny", "--no-plots", "--records", "shared", "--set", "epochs=1",
+              "--set", "points=1", "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path)]
+    assert tool.main(common + ["--n", "4", "--estimators", "mote,tse,early_stop_acc", "--tag", "big"]) == 0
+    res = json.loads((tmp_path / "macro_correlation_big.json").read_text())
+    assert res["summary"]["tse"]["derived_from"] == "mote"
+    mote = [json.loads(x) for x in (tmp_path / "macro_correlation_shared.mote.jsonl").read_text().splitlines()]
+    tse = [json.loads(x) for x in (tmp_path / "macro_correlation_shared.tse.jsonl").read_text().splitlines()]
+    assert [t["score"] for t in tse] == [-m["terms"]["tse"] for m in mote]
+    # a smaller sample is a prefix of the larger one: its summary comes from the same records, no training
+    assert tool.main(common + ["--n", "3", "--estimators", "mote,tse", "--tag", "small"]) == 0
+    small = json.loads((tmp_path / "macro_correlation_small.json").read_text())
+    assert small["n"] == 3 and small["summary"]["mote"]["wall_seconds_this_run"] < 1.0
+    assert len((tmp_path / "macro_correlation_shared.mote.jsonl").read_text().splitlines()) == 4

@@ -44,13 +44,16 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=300, help="number of random architectures")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample and of every estimator")
     p.add_argument("--estimators", default="mote,tse", help="comma-separated estimator names")
-    p.add_argument("--profile", default="paper", help="paper (default), official or tiny")
+    p.add_argument("--profile", default="paper", help="paper (default), official, cpu or tiny")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an estimator option")
     p.add_argument("--device", default="cpu")
     p.add_argument("--proxy-data", default=str(SHARED / "proxy_cifar100_10"))
     p.add_argument("--benchmark", default=None, help="the benchmark table (default: NB201's benchmark.csv in "
                    "../shared/data for nb201, the packaged table for macro)")
     p.add_argument("--tag", default="run", help="names the outputs: <space>_correlation_<tag>.json/.png")
+    p.add_argument("--records", default=None, help="names the per-estimator records "
+                   "<space>_correlation_<records>.<estimator>.jsonl (default: the tag), so that runs of "
+                   "different sizes share them: a smaller seeded sample is a prefix of a larger one")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
@@ -75,25 +78,32 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.space}_correlation_{args.tag}"
+    records_stem = f"{args.space}_correlation_{args.records or args.tag}"
     truth = bench.truth_for(archs)
 
     scores: dict[str, list] = {}
     summary: dict[str, dict] = {}
     per_cell: dict[str, list] = {}
+    raw: dict[str, list] = {}  # each estimator's records, before any population rescoring
     for name in names:
-        jsonl = out_dir / f"{stem}.{name}.jsonl"
-        want = get_estimator(name, **configs[name]).config_hash()
+        jsonl = out_dir / f"{records_stem}.{name}.jsonl"
+        est = get_estimator(name, **configs[name])
+        want = est.config_hash()
         done = {r["arch"]: r for r in read_jsonl(jsonl) if r.get("config_hash") == want}
         todo = [a for a in archs if a not in done]
         if done:
             print(f"{name}: {len(done)} cells already scored in {jsonl.name}, {len(todo)} to go", file=sys.stderr)
         t0 = time.perf_counter()
+        shared = shared_run(est, name, raw)
         with open(jsonl, "a") as f:
-            for rec in score_archs(args.space, todo, name, data, configs[name], args.seed, args.device):
+            fresh = (shared[a] for a in todo) if shared else score_archs(
+                args.space, todo, name, data, configs[name], args.seed, args.device)
+            for rec in fresh:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
                 done[rec["arch"]] = rec
         recs = [done[a] for a in archs]
+        raw[name] = recs
         fit = None
         if name == "mote" and configs[name].get("transform", "box-cox") == "box-cox":
             recs, fit = rescore_population(recs, get_estimator("mote", **configs[name]), "fit")
@@ -102,6 +112,8 @@ def main(argv=None) -> int:
         summary[name] = {"config": configs[name], "seconds_per_cell": float(np.mean(secs)) if secs else None,
                          "failed": sum(r["status"] != "ok" for r in recs),
                          "wall_seconds_this_run": time.perf_counter() - t0}
+        if shared:
+            summary[name]["derived_from"] = "mote"
         if fit:
             summary[name]["boxcox_fitted"] = fit
         per_cell[name] = scores[name]
@@ -135,6 +147,18 @@ def main(argv=None) -> int:
     print(render_table(summary, targets, main))
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def shared_run(est, name: str, raw: dict[str, list]) -> dict[str, dict] | None:
+    """``{arch: record}`` read off MOTE's records of the same training run, or None (train again)."""
+    source = raw.get("mote")
+    if name == "mote" or not source or not hasattr(est, "from_shared_run"):
+        return None
+    try:
+        return {r["arch"]: est.from_shared_run(r) for r in source}
+    except InputError as e:
+        print(f"{name}: trains its own run ({e})", file=sys.stderr)
+        return None
 
 
 def overrides_for(name: str, overrides: dict) -> dict:

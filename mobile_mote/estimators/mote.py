@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from .base import PROFILES, Estimator, build_seeded, seeded_generator  # noqa: F401  (PROFILES: re-exported)
 from .options import choice, flag, positive, whole
 from .registry import register_estimator
@@ -136,6 +137,28 @@ class _TrainingEstimator(Estimator):
 
     def _score(self, terms: dict) -> float:
         raise NotImplementedError
+
+    # The options that decide the seeded training run (and so every term but the landscape walk).
+    RUN_KEYS = ("epochs", "batch_size", "lr", "images_per_class", "amp", "channels_last", "reduced")
+
+    def from_shared_run(self, record: dict) -> dict:
+        """This estimator's record read off another training estimator's record of the same run.
+
+        The run is fixed by (arch, seed, RUN_KEYS), so TSE and early-stop accuracy on MOTE's run equal
+        what they would compute by training again (a test checks it); only the training is saved.
+        """
+        src = record.get("config", {})
+        differ = [k for k in self.RUN_KEYS if src.get(k) != getattr(self.config, k)]
+        if differ:
+            raise InputError(f"estimator {self.name!r} cannot reuse a {src.get('estimator')!r} run: "
+                             f"{', '.join(differ)} differ")
+        out = {**record, "estimator": self.name, "config": self.config_dict(), "config_hash": self.config_hash(),
+               "derived_from": src.get("estimator")}
+        if record.get("status") in ("ok", "flagged"):
+            score = self._score(dict(record["terms"]))
+            ok = score is not None and np.isfinite(score)
+            out.update(score=float(score) if ok else None, status="ok" if ok else "flagged")
+        return out
 
 
 def recalibrate_bn(model, x, batch_size: int, amp: bool) -> None:

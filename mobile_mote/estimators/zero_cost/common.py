@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Estimator, arch_seed, build_seeded, seeded_generator
+from ..base import PROFILES, Estimator, arch_seed, build_seeded, seeded_generator
 from ..options import flag, whole
 
 # -- data and model helpers -----------------------------------------------------------------
@@ -160,6 +160,9 @@ class _Proxy(Estimator):
         num_classes: int | None = None  # None: the data's label count
 
     OPTIONS = {"batch_size": whole(1), "reduced": flag(), "num_classes": whole(1, optional=True)}
+    # The profiles size the training run; a proxy costs one batch, so every profile keeps its authors'
+    # batch (before, ``tiny``'s training batch of 64 leaked into the proxies' ``batch_size``).
+    PROFILES = {name: {} for name in PROFILES}
 
     def _num_classes(self, space, data) -> int:
         if self.config.num_classes:
