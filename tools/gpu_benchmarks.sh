@@ -10,7 +10,7 @@ python tools/bench_estimator.py --device cuda --profile paper --n 20 --tag gpu_p
 python tools/correlation.py --n 300 --device cuda --tag gpu \
     --estimators mote,tse,synflow,ntk,zico,early_stop_acc
 # 3. the paper's Table 1 with real MOTE scores (shared store: each cell scored once)
-python tools/nb201_search_table.py --estimator mote --device cuda --seeds 10 --tag gpu_mote \
+python tools/search_table.py --estimator mote --device cuda --seeds 10 --tag gpu_mote \
     --work-dir runs/nb201_table_gpu
 # 4. MODNAS on NB201 at the paper's settings (3 seeds; resumable), then the hypervolume table against the
 #    true front on the 6 zero-shot devices: hypernetwork, untrained control, MOTE-Pareto evolution and
