@@ -15,7 +15,7 @@ from ..errors import InputError
 MACS_NOTE = ("MACs = multiply-accumulates of conv and linear layers (what papers call FLOPs); "
              "BN, activations and pooling excluded.")
 
-COMMANDS = ("flops", "score", "make_rd", "search", "pareto", "export", "retrain", "latency", "modnas")
+COMMANDS = ("flops", "score", "fuse", "make_rd", "search", "pareto", "export", "retrain", "latency", "modnas")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,118 @@
+"""Population-rank fusion of estimator components (AZ-NAS's sum of log-ranks).
+
+Each component is a score where higher is better (the record convention). Within a population of N
+networks a component's values are ranked 1..N (ties share their mean rank), and a network's fused
+score is ``sum_c log(rank_c / N)``: 0 for a network best on every component, very negative for one
+that is last on any. Nothing is fitted to benchmark accuracies; the score depends only on the
+population, so it is recomputed whenever the population changes (``fuse`` over the current pool).
+
+A network missing a component (a failed or non-finite term) gets no fused score (None): a rank
+invented for it would move every other network's score.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .errors import InputError
+
+
+def log_rank_sum(columns: Mapping[str, Sequence[float | None]]) -> list[float | None]:
+    """The fused score of every network: ``sum_c log(rank_c / N)`` over the components in ``columns``."""
+    from scipy.stats import rankdata
+    if not columns:
+        raise InputError("fusion needs at least one component")
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise InputError(f"components have different lengths {sorted(lengths)}; each needs one value per network")
+    n = lengths.pop()
+    ok = [all(_finite(col[i]) for col in columns.values()) for i in range(n)]
+    members = [i for i in range(n) if ok[i]]
+    out: list[float | None] = [None] * n
+    if not members:
+        return out
+    total = [0.0] * len(members)
+    for col in columns.values():
+        ranks = rankdata([float(col[i]) for i in members], method="average")
+        for j, r in enumerate(ranks):
+            total[j] += math.log(r / len(members))
+    for j, i in enumerate(members):
+        out[i] = total[j]
+    return out
+
+
+def _finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def read_component_table(path: str | Path, components: Sequence[str] | None = None) -> tuple[list[str], dict[str, list]]:
+    """(archs, {component: values}) from a CSV with an ``arch`` column and one column per component.
+
+    ``components`` None: every column but ``arch`` (no selection: AZ-NAS sums all its proxies alike).
+    Empty cells are missing values.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"component table {p} does not exist; expected a CSV with an 'arch' column and "
+                         "one column per component (higher is better)")
+    with open(p, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if "arch" not in header:
+            raise InputError(f"{p}: no 'arch' column (columns: {', '.join(header) or 'none'}); expected arch plus "
+                             "one column per component")
+        rows = list(reader)
+    available = [c for c in header if c != "arch"]
+    if components is None:
+        components = available
+    missing = [c for c in components if c not in available]
+    if missing or not components:
+        raise InputError(f"{p}: component(s) {missing or '(none)'} not in the table; accepted: {', '.join(available)}")
+    archs, seen = [], set()
+    cols: dict[str, list] = {c: [] for c in components}
+    for line, row in enumerate(rows, start=2):
+        a = (row.get("arch") or "").strip()
+        if not a:
+            raise InputError(f"{p}:{line}: empty arch")
+        if a in seen:
+            raise InputError(f"{p}:{line}: arch {a!r} appears twice; one row per network")
+        seen.add(a)
+        archs.append(a)
+        for c in components:
+            cols[c].append(_number(row.get(c), f"{p}:{line}: {c}"))
+    return archs, cols
+
+
+def _number(text, where: str) -> float | None:
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{where}: {text!r} is not a number; expected a score (higher is better) or an empty cell") from None
+
+
+def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | None = None) -> dict:
+    """Read ``table``, write ``arch,score`` (the fused score; empty where a component is missing) to ``out``."""
+    from .atomic import write_text
+    archs, cols = read_component_table(table, components)
+    scores = log_rank_sum(cols)
+    lines = ["arch,score"] + [f"{a},{'' if s is None else repr(s)}" for a, s in zip(archs, scores)]
+    write_text(Path(out), "\n".join(lines) + "\n")
+    return {"networks": len(archs), "fused": sum(s is not None for s in scores), "components": list(cols)}
+
+
+def record_components(record: Mapping) -> dict[str, float | None]:
+    """A record's components, each higher = better: its score under its estimator's name, and for
+    MOTE also ``mote``, ``landscape`` and ``speed`` (the terms are losses, so negated)."""
+    if record.get("status") not in ("ok", "flagged"):
+        return {}
+    out = {record["estimator"]: record.get("score")}
+    terms = record.get("terms") or {}
+    if "landscape" in terms:
+        out["landscape"] = -terms["landscape"]
+    if "speed" in terms:
+        out["speed"] = -terms["speed"]
+    return out
