@@ -56,3 +56,17 @@ def test_tse_and_early_stop_reuse_motes_run_and_records_are_shared(tool, tmp_pat
     small = json.loads((tmp_path / "macro_correlation_small.json").read_text())
     assert small["n"] == 3 and small["summary"]["mote"]["wall_seconds_this_run"] < 1.0
     assert len((tmp_path / "macro_correlation_shared.mote.jsonl").read_text().splitlines()) == 4
+
+
+def test_sample_from_a_split_file(tool, tmp_path, shared_data, capsys):
+    split = tmp_path / "split.csv"
+    split.write_text("index,arch\n" + "".join(f"{i},{a}\n" for i, a in enumerate(
+        ["00000000", "11111111", "22222222", "01201201", "21021021"])))
+    argv = ["--space", "macro", "--n", "4", "--archs", str(split), "--estimators", "synflow", "--no-plots",
+            "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path), "--tag", "s"]
+    assert tool.main(argv) == 0
+    cells = [c["arch"] for c in json.loads((tmp_path / "macro_correlation_s.json").read_text())["cells"]]
+    assert len(set(cells)) == 4 and set(cells) <= {"00000000", "11111111", "22222222", "01201201", "21021021"}
+    assert cells[:3] == tool.sample_from(str(split), tool.get_space("macro"), 3, 0)  # a smaller n: a prefix
+    assert tool.main(argv[:3] + ["9"] + argv[4:]) == 2
+    assert "asked for 9" in capsys.readouterr().err

@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--space", default="nb201", help="a space with a benchmark table: nb201 (default) or macro")
     p.add_argument("--n", type=int, default=300, help="number of random architectures")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample and of every estimator")
+    p.add_argument("--archs", default=None, help="draw the sample from these architectures instead of the whole "
+                   "space: a CSV with an 'arch' column (e.g. a development split) or one architecture per line")
     p.add_argument("--estimators", default="mote,tse", help="comma-separated estimator names")
     p.add_argument("--profile", default="paper", help="paper (default), official, cpu or tiny")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an estimator option")
@@ -74,7 +76,11 @@ def main(argv=None) -> int:
         return 2
     space = get_space(args.space)
     targets, main = bench.targets, bench.main_target
-    archs = sample_archs(args.space, args.n, args.seed)
+    try:
+        archs = sample_from(args.archs, space, args.n, args.seed) if args.archs else sample_archs(args.space, args.n, args.seed)
+    except InputError as e:
+        print(f"correlation: error: {e}", file=sys.stderr)
+        return 2
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.space}_correlation_{args.tag}"
@@ -147,6 +153,27 @@ def main(argv=None) -> int:
     print(render_table(summary, targets, main))
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def sample_from(path: str, space, n: int, seed: int) -> list[str]:
+    """``n`` architectures of the file in a seeded order (a smaller n is a prefix of a larger one)."""
+    import csv
+
+    from mobile_mote.scoring import read_arch_file
+    p = Path(path)
+    if p.suffix == ".csv" and p.is_file():
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            if "arch" not in (reader.fieldnames or []):
+                raise InputError(f"{p}: no 'arch' column; expected a CSV with an arch column, or one architecture per line")
+            pool = [row["arch"] for row in reader]
+    else:
+        pool = read_arch_file(p)
+    pool = list(dict.fromkeys(space.canonical(a) for a in pool))
+    if n > len(pool):
+        raise InputError(f"asked for {n} architectures but {p.name} has {len(pool)}")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return [pool[i] for i in order[:n]]
 
 
 def shared_run(est, name: str, raw: dict[str, list]) -> dict[str, dict] | None:
