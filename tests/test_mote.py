@@ -185,7 +185,7 @@ def test_bad_options_are_one_line_errors(kwargs):
 
 # -- what an estimator says about itself ----------------------------------------------------
 
-TRAINING = ("mote", "tse", "early_stop_acc")
+TRAINING = ("mote", "mote-z", "tse", "early_stop_acc")
 EVALUATION_KEYS = ("images_per_class", "batch_size", "lr", "amp", "channels_last", "reduced")
 
 
@@ -232,7 +232,7 @@ def test_unknown_profile_is_one_line_input_error():
         with pytest.raises(InputError) as e:
             call()
         msg = str(e.value)
-        assert "\n" not in msg and "unknown profile 'huge'" in msg and "accepted: paper, official, tiny" in msg
+        assert "\n" not in msg and "unknown profile 'huge'" in msg and "accepted: paper, official, cpu, tiny" in msg
 
 
 def test_unknown_estimator_is_input_error():
@@ -290,6 +290,7 @@ CONFIG_HASHES = {
     "jacov": ("b2580d22b3a20c76", "b2580d22b3a20c76", "b2580d22b3a20c76"),
     "macs": ("fb2659432a6e96e2", "fb2659432a6e96e2", "97bb184f77f8f4e8"),
     "mote": ("8e97917160a37a65", "066a950637380266", "73e7541940ae9561"),
+    "mote-z": ("28ecd68bf05ed5d1", "147c72d78561a936", "86b202951a302bea"),
     "naswot": ("4f37ea051f43e741", "4f37ea051f43e741", "4f37ea051f43e741"),
     "ntk": ("b3209cbf3f0b263c", "b3209cbf3f0b263c", "b3209cbf3f0b263c"),
     "params": ("5e338948dc286f64", "5e338948dc286f64", "a6b8384cbaeee41b"),

@@ -79,6 +79,8 @@ class Estimator:
 
     name = "estimator"
     needs_data: bool = True
+    # True when a record's ranking score depends on the population it is ranked in (``mote-z``)
+    population_dependent: bool = False
     evaluation_keys: tuple[str, ...] = ()
     PROFILES: dict[str, dict] = PROFILES
     OPTIONS: dict = {}
@@ -103,6 +105,11 @@ class Estimator:
                              f"accepted: {', '.join(cls.PROFILES)}")
         known = {f.name for f in fields(cls.Config)}
         return {k: v for k, v in cls.PROFILES[profile].items() if k in known}
+
+    def population_scores(self, records: list[dict]) -> list[float | None]:
+        """The ranking score of each record within ``records``: its own score, unless the estimator's
+        score is defined over a population (then recomputed whenever the population changes)."""
+        return [r.get("score") for r in records]
 
     def config_dict(self) -> dict:
         return {"estimator": self.name, **asdict(self.config)}

@@ -45,7 +45,7 @@ def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dic
 
 
 # Modules that register estimators, imported lazily to keep start-up cheap.
-_MODULES = ("mote", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
+_MODULES = ("mote", "fused", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
             "zero_cost.zico", "zero_cost.zen")
 
 

@@ -115,12 +115,14 @@ class MoteNAS(AskTell):
     ``propose`` and ``accept`` are the two halves of one iteration on an explicit state."""
     unit = "iter"
 
-    def __init__(self, space, config: SearchConfig, feasible, budgets: list):
+    def __init__(self, space, config: SearchConfig, feasible, budgets: list, rank=None):
         config.validate()
         self.space = space
         self.cfg = config
         self.feasible = feasible
         self.budgets = budgets  # callables arch -> bool, one per constraint
+        # ``rank(records by arch) -> records by arch`` with the score to rank by (search/ranking.py)
+        self.rank = rank or (lambda records: records)
         self.dist = PairwiseDistance(space)
 
     def initial_state(self) -> dict:
@@ -131,8 +133,12 @@ class MoteNAS(AskTell):
     def start(self, state: dict | None = None, records: dict[str, dict] | None = None) -> None:
         """Begin (``state`` None) or resume from a saved state and every record the run already has."""
         self.state = state or self.initial_state()
-        self.scores = {a: r.get("score") for a, r in (records or {}).items()}
+        self.records = dict(records or {})
+        self._rescore()
         self._asked, self._info = [], {}
+
+    def _rescore(self) -> None:
+        self.scores = {a: r.get("score") for a, r in self.rank(self.records).items()}
 
     def ask(self, rng: np.random.Generator) -> list[str]:
         self._asked, self._info = self.propose(self.state, self.scores, rng)
@@ -140,8 +146,8 @@ class MoteNAS(AskTell):
 
     def tell(self, records: list[dict], scored: int | None = None) -> None:
         """The records of the asked candidates (``scored``: how many were scored now, not read back)."""
-        for r in records:
-            self.scores[r["arch"]] = r.get("score")
+        self.records.update((r["arch"], r) for r in records)
+        self._rescore()
         self.accept(self.state, self._asked)
         self.state.setdefault("history", []).append(
             {"iteration": self.state["iteration"] - 1, "proposed": len(self._asked),

@@ -78,16 +78,23 @@ class RunContext:
     # -- the algorithm ------------------------------------------------------------------------------
     def make_algorithm(self):
         spec, costs = self.spec, self.costs
+        from .ranking import pool_ranked_by_arch
+        rank = lambda records: pool_ranked_by_arch(self.estimator, records)  # noqa: E731
         if self.kind == "pareto":
             from .nsga import NSGA2
             from .pareto_outputs import objective_rows
             objectives = tuple(spec.objectives)
             return NSGA2(self.space, spec.pareto, lambda a: all(c.admits(costs(a)) for c in spec.constraints),
-                         objectives=lambda archs, records: objective_rows(objectives, archs, records, costs))
+                         objectives=lambda archs, records: objective_rows(objectives, archs, rank(records), costs))
         from .algorithms import MoteNAS
         loosest = loosest_constraint(spec.constraints)
         return MoteNAS(self.space, spec.search, lambda a: loosest.admits(costs(a)),
-                       [(lambda a, c=c: c.admits(costs(a))) for c in spec.constraints])
+                       [(lambda a, c=c: c.admits(costs(a))) for c in spec.constraints], rank=rank)
+
+    def ranked(self, records: list[dict]) -> list[dict]:
+        """``records`` with the score the search ranks by (``search/ranking.py``)."""
+        from .ranking import pool_ranked
+        return pool_ranked(self.estimator, records)
 
 
 def loosest_constraint(constraints: list[Constraint]) -> Constraint:

@@ -34,7 +34,7 @@ def _common(ctx, stats: dict, records: list[dict]) -> dict:
 def finish_evolution(ctx, algo, store, stats: dict, progress: bool = False) -> dict:
     spec, state = ctx.spec, algo.state
     known = {r["arch"]: r for r in store.run_records(spec.name)}
-    pool = [known[a] for a in state["pool"] if a in known]
+    pool = ctx.ranked([known[a] for a in state["pool"] if a in known])
     evaluator = ctx.evaluator
     winners = evaluation_stage(ctx, pool, evaluator, store, progress)
     summary = {
@@ -125,6 +125,7 @@ def finish_pareto(ctx, algo, store, stats: dict, progress: bool = False) -> dict
     from .pareto_outputs import pareto_result, write_pareto_outputs
     spec, state = ctx.spec, algo.state
     known = {r["arch"]: r for r in store.run_records(spec.name)}  # with the generation that added each
+    known = {r["arch"]: r for r in ctx.ranked(list(known.values()))}  # ranked as the search ranked them
     evaluated = [known[a] for a in state["archive"] if a in known]
     truth = ctx.benchmark.truth() if ctx.benchmark is not None else None
     result = pareto_result(spec, ctx.space, tuple(spec.objectives), evaluated, ctx.costs, truth,

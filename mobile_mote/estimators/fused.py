@@ -1,0 +1,61 @@
+"""``mote-z``: MOTE's terms fused with zero-cost proxies by the population-rank rule (``mobile_mote.fusion``).
+
+One estimate call trains the reduced network as MOTE does (its terms, unchanged) and runs each named
+proxy on the full network at initialisation; the record keeps every raw term and a ``components``
+dict (each higher = better: ``mote``, ``landscape``, ``speed`` and one per proxy).
+
+A fused score exists only within a population, so the record's own ``score`` is its MOTE score (what
+one network alone can be given), and ``population_scores`` gives the fused score of every record of
+a pool. The search ranks its pool with it at every iteration, NSGA-II uses it as the accuracy
+objective, and a resumed run recomputes it from the stored records the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .mote import MOTE, TrainingConfig
+from .registry import estimator_class, register_estimator
+
+MOTE_COMPONENTS = ("mote", "landscape", "speed")
+
+
+@dataclass
+class FusedConfig(TrainingConfig):
+    # MOTE's two terms and the zero-cost proxies fused by default (see README, "Fused ranking")
+    components: str = "landscape,speed,jacov,naswot,zico,synflow"
+
+
+@register_estimator("mote-z")
+class FusedMOTE(MOTE):
+    Config = FusedConfig
+    population_dependent = True
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.components = [c.strip() for c in self.config.components.split(",") if c.strip()]
+        proxies = [c for c in self.components if c not in MOTE_COMPONENTS]
+        bad = [c for c in proxies if c.startswith("mote") or c in ("tse", "early_stop_acc", "precomputed")
+               or getattr(estimator_class(c), "needs_landscape", None) is not None]
+        if not self.components or bad or len(set(self.components)) != len(self.components):
+            raise InputError(f"estimator 'mote-z': components {self.config.components!r}; accepted: distinct names "
+                             "from mote, landscape, speed and the zero-cost proxies (e.g. jacov,naswot,zico,synflow)")
+        self.proxies = {name: estimator_class(name)() for name in proxies}
+
+    def _terms(self, space, arch, data, seed, device):
+        score, terms = super()._terms(space, arch, data, seed, device)
+        comps = {"mote": score, "landscape": -terms["landscape"], "speed": -terms["speed"]}
+        terms["proxies"] = {}
+        for name, est in self.proxies.items():
+            rec = est.estimate(space, arch, data, seed, device)
+            terms["proxies"][name] = {"score": rec.score, "seconds": rec.seconds, "status": rec.status,
+                                      "error": rec.error, "config_hash": rec.config_hash}
+            comps[name] = rec.score
+        terms["components"] = comps
+        return score, terms
+
+    def population_scores(self, records: list[dict]) -> list[float | None]:
+        from ..fusion import log_rank_sum
+        cols = {c: [((r.get("terms") or {}).get("components") or {}).get(c) if r.get("status") == "ok" else None
+                    for r in records] for c in self.components}
+        return log_rank_sum(cols)
