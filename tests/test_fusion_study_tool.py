@@ -1,0 +1,63 @@
+"""tools/fusion_study.py: components from records, fused rules, and the table `mote fuse` reads."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobile_mote.correlation import rank_agreement
+from mobile_mote.fusion import fuse_table
+from search_spaces import get_space
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "fusion_study.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("fusion_study", TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _records(tmp_path, archs):
+    rng = np.random.default_rng(0)  # synthetic records (not estimates): the tool's bookkeeping is under test
+    with open(tmp_path / "r.mote.jsonl", "w") as f:
+        for a in archs:
+            f.write(json.dumps({"arch": a, "estimator": "mote", "status": "ok", "score": -1.0, "seconds": 2.0,
+                                "config": {"estimator": "mote", "transform": "log"},
+                                "terms": {"landscape": float(rng.uniform(1, 5)), "speed": float(rng.uniform(1, 5))}}) + "\n")
+    with open(tmp_path / "r.synflow.jsonl", "w") as f:
+        for i, a in enumerate(archs):
+            rec = {"arch": a, "estimator": "synflow", "status": "ok" if i else "failed",
+                   "score": float(rng.normal()) if i else None, "seconds": 0.1}
+            f.write(json.dumps(rec) + "\n")
+
+
+def test_fused_rules_match_mote_fuse_on_the_written_table(tool, tmp_path):
+    archs = list(get_space("macro").enumerate())[:40:3]
+    _records(tmp_path, archs)
+    argv = ["--space", "macro", "--records", str(tmp_path / "r"), "--components", "landscape,speed,synflow,macs",
+            "--rule", "terms=landscape,speed", "--out-dir", str(tmp_path), "--tag", "t"]
+    assert tool.main(argv) == 0
+    res = json.loads((tmp_path / "macro_fusion_t.json").read_text())
+    assert res["n"] == len(archs) - 1  # the failed synflow record has no component
+    assert set(res["rules"]) == {"all", "terms"} and res["rules"]["terms"]["components"] == ["landscape", "speed"]
+    fuse_table(tmp_path / "macro_fusion_t_components.csv", tmp_path / "fused.csv")
+    rows = [ln.split(",") for ln in (tmp_path / "fused.csv").read_text().splitlines()[1:]]
+    truth = [c["acc_cifar10"] for c in res["cells"]]
+    assert [r[0] for r in rows] == [c["arch"] for c in res["cells"]]
+    tau = rank_agreement([float(r[1]) for r in rows], truth)["kendall_tau"]
+    assert tau == pytest.approx(res["rules"]["all"]["agreement"]["cifar10"]["kendall_tau"])
+
+
+def test_missing_records_or_bad_rule_is_one_line(tool, tmp_path, capsys):
+    archs = list(get_space("macro").enumerate())[:10]
+    _records(tmp_path, archs)
+    base = ["--space", "macro", "--records", str(tmp_path / "r"), "--out-dir", str(tmp_path)]
+    assert tool.main(base + ["--components", "landscape,zico"]) == 2
+    assert tool.main(base + ["--components", "landscape,speed", "--rule", "x=landscape,jacov"]) == 2
+    assert tool.main(base + ["--components", "released_mote"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(e.startswith("fusion_study: error:") for e in err)

@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Rank agreement of fused scores (``mobile_mote.fusion``) and of each component alone, from records.
+
+Reads the per-estimator records the correlation tool wrote (``<records>.<estimator>.jsonl``), and for
+NB201 optionally the released MOTE terms of the development split, builds one component table (one
+row per network, every component higher = better: the table ``mote fuse`` reads, written beside the
+result), and reports Kendall tau / Spearman rho against the benchmark for every component and rule.
+
+Components: ``mote``, ``landscape``, ``speed`` (from MOTE's records, terms negated), ``released_mote``,
+``released_landscape``, ``released_speed`` (the released CSV), ``macs``, ``params`` (analytic), and any
+other estimator with records. A rule is a named list of components (``--rule name=a,b,c``);
+``all`` (every component given) is always reported.
+
+    python tools/fusion_study.py --space macro --records benchmarks/results/macro_correlation_cpu \\
+        --components landscape,speed,synflow,jacov,naswot,zico --tag cpu
+    python tools/fusion_study.py --records benchmarks/results/nb201_correlation_dev \\
+        --released ../shared/data/nb201/official_mote_dev.csv \\
+        --components released_landscape,released_speed,synflow,jacov,naswot,zico --tag dev
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+from mobile_mote.atomic import write_text  # noqa: E402
+from mobile_mote.benchmarks import load_benchmark, packaged_benchmark  # noqa: E402
+from mobile_mote.correlation import rank_agreement, read_jsonl  # noqa: E402
+from mobile_mote.errors import InputError  # noqa: E402
+from mobile_mote.fusion import log_rank_sum, record_components  # noqa: E402
+from mobile_mote.provenance import provenance  # noqa: E402
+from search_spaces import get_space  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+MOTE_PARTS = ("mote", "landscape", "speed")
+RELEASED = {"released_mote": "mote", "released_landscape": "landscape_term", "released_speed": "speed_term"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="nb201", help="nb201 (default) or macro")
+    p.add_argument("--records", required=True, help="the records' stem: <stem>.<estimator>.jsonl")
+    p.add_argument("--components", required=True, help="comma-separated components (see above)")
+    p.add_argument("--rule", action="append", default=[], metavar="NAME=A,B,...", help="a fused rule to report")
+    p.add_argument("--released", default=None, help="NB201: the released MOTE terms (official_mote_dev.csv)")
+    p.add_argument("--skip", type=int, default=0, help="leave out the first N networks of the records' order")
+    p.add_argument("--first", type=int, default=None, help="keep only N networks (after --skip)")
+    p.add_argument("--benchmark", default=None)
+    p.add_argument("--tag", default="run", help="names the outputs: <space>_fusion_<tag>.json and _components.csv")
+    p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        space = get_space(args.space)
+        bench_path = args.benchmark or packaged_benchmark(args.space) or SHARED / "nb201" / "benchmark.csv"
+        bench = load_benchmark(bench_path, args.space)
+        names = [c.strip() for c in args.components.split(",") if c.strip()]
+        rules = {"all": names, **dict(parse_rule(r, names) for r in args.rule)}
+        order, columns, seconds = gather(space, Path(args.records), names, args.released)
+    except InputError as e:
+        print(f"fusion_study: error: {e}", file=sys.stderr)
+        return 2
+    keep = [a for a in order if all(columns[c].get(a) is not None for c in names)]
+    keep = keep[args.skip:]
+    if args.first is not None:
+        keep = keep[:args.first]
+    if len(keep) < 3:
+        print(f"fusion_study: error: only {len(keep)} networks have every component; need 3 or more", file=sys.stderr)
+        return 2
+    truth = bench.truth_for(keep)
+    table = {c: [columns[c][a] for a in keep] for c in names}
+    result = {"components": {}, "rules": {}}
+    for c in names:
+        result["components"][c] = {d: rank_agreement(table[c], truth[d]) for d in bench.targets}
+    for rule, comps in rules.items():
+        fused = log_rank_sum({c: table[c] for c in comps})
+        result["rules"][rule] = {"components": comps,
+                                 "agreement": {d: rank_agreement(fused, truth[d]) for d in bench.targets}}
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{args.space}_fusion_{args.tag}"
+    with open(f"{stem}_components.csv.tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", *names])
+        for i, a in enumerate(keep):
+            w.writerow([a, *[repr(table[c][i]) for c in names]])
+    Path(f"{stem}_components.csv.tmp").replace(f"{stem}_components.csv")
+    doc = {"provenance": provenance(), "space": args.space, "benchmark": str(bench_path), "truth": bench.truth_source,
+           "records": args.records, "released": args.released, "n": len(keep), "skip": args.skip,
+           "first": args.first, "seconds_per_network": seconds, "rule": "sum over components of log(rank / N)",
+           **result, "cells": [{"arch": a, **{f"acc_{d}": truth[d][i] for d in bench.targets}} for i, a in enumerate(keep)]}
+    write_text(Path(f"{stem}.json"), json.dumps(doc, indent=1))
+    print(render(result, bench.targets, len(keep)))
+    print(f"wrote {stem}.json and {stem.name}_components.csv", file=sys.stderr)
+    return 0
+
+
+def parse_rule(text: str, names: list[str]) -> tuple[str, list[str]]:
+    name, _, comps = text.partition("=")
+    parts = [c.strip() for c in comps.split(",") if c.strip()]
+    if not name or not parts or any(c not in names for c in parts):
+        raise InputError(f"--rule {text!r}; expected NAME=A,B,... with components from --components ({', '.join(names)})")
+    return name, parts
+
+
+def gather(space, stem: Path, names: list[str], released: str | None):
+    """(archs in the records' order, {component: {arch: value}}, {estimator: mean seconds per network})."""
+    columns: dict[str, dict] = {c: {} for c in names}
+    order: list[str] = []
+    seconds: dict[str, float] = {}
+
+    def add_order(archs):
+        seen = set(order)
+        for a in archs:
+            if a not in seen:
+                seen.add(a)
+                order.append(a)
+
+    sources = {("mote" if c in MOTE_PARTS else c) for c in names if c not in RELEASED and c not in ("macs", "params")}
+    for est in sorted(sources):
+        path = Path(f"{stem}.{est}.jsonl")
+        recs = read_jsonl(path)
+        if not recs:
+            raise InputError(f"no records of {est!r} at {path}; run tools/correlation.py with --records first")
+        add_order(r["arch"] for r in recs)
+        if est == "mote" and "mote" in names:
+            recs = refit_mote(recs)
+        ok = [r.get("seconds") for r in recs if r.get("status") == "ok" and r.get("seconds") is not None]
+        seconds[est] = sum(ok) / len(ok) if ok else None
+        for r in recs:
+            comps = record_components(r)
+            for c in names:
+                if (c in MOTE_PARTS and est == "mote") or c == est:
+                    columns[c][r["arch"]] = comps.get(c)
+    if any(c in RELEASED for c in names):
+        if not released:
+            raise InputError("released_* components need --released (NB201's official_mote_dev.csv)")
+        with open(released, newline="") as f:
+            for row in csv.DictReader(f):
+                a = space.canonical(row["arch"])
+                for c, col in RELEASED.items():
+                    if c in names:
+                        columns[c][a] = float(row[col])
+        add_order(a for a in columns[next(c for c in names if c in RELEASED)])
+    for c in ("macs", "params"):
+        if c in names:
+            fn = space.macs if c == "macs" else space.params
+            for a in order:
+                columns[c][a] = float(fn(a))
+    return order, columns, seconds
+
+
+def refit_mote(recs: list[dict]) -> list[dict]:
+    """MOTE's score with Box-Cox refitted on this population, as tools/correlation.py reports it."""
+    from mobile_mote.estimators import get_estimator
+    from mobile_mote.estimators.mote import rescore_population
+    cfg = {k: v for k, v in recs[0]["config"].items() if k != "estimator"}
+    if cfg.get("transform", "box-cox") != "box-cox":
+        return recs
+    return rescore_population(recs, get_estimator("mote", **cfg), "fit")[0]
+
+
+def render(result: dict, targets, n: int) -> str:
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [f"{n} networks", "| score | " + " | ".join(f"τ {d}" for d in targets) + " |", "|---|" + "---|" * len(targets)]
+    for c, ag in result["components"].items():
+        lines.append(f"| {c} | " + " | ".join(f(ag[d]["kendall_tau"]) for d in targets) + " |")
+    for rule, r in result["rules"].items():
+        lines.append(f"| **fused: {rule}** ({'+'.join(r['components'])}) | "
+                     + " | ".join(f(r["agreement"][d]["kendall_tau"]) for d in targets) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
