@@ -84,6 +84,7 @@ class Estimator:
     evaluation_keys: tuple[str, ...] = ()
     PROFILES: dict[str, dict] = PROFILES
     OPTIONS: dict = {}
+    EXECUTION_KEYS: tuple[str, ...] = ()
 
     @dataclass
     class Config:
@@ -112,7 +113,12 @@ class Estimator:
         return [r.get("score") for r in records]
 
     def config_dict(self) -> dict:
-        return {"estimator": self.name, **asdict(self.config)}
+        """What decides the estimate (hashed, stored with every record); execution options that do not
+        change the arithmetic (``EXECUTION_KEYS``: how a step is launched) are left out."""
+        d = asdict(self.config)
+        for k in self.EXECUTION_KEYS:
+            d.pop(k, None)
+        return {"estimator": self.name, **d}
 
     def config_hash(self) -> str:
         return config_hash(self.config_dict())

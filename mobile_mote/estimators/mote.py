@@ -48,6 +48,9 @@ class TrainingConfig:
     amp: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 elsewhere | "on" | "off"
     channels_last: str = "auto"  # "auto": on CUDA only
     reduced: bool = True  # train the reduced architecture (the paper); False trains the full one
+    # how a full batch's step is launched: "eager", or "graph" (one CUDA graph per candidate, replayed;
+    # the same static-shape step eagerly on CPU). Not part of the config hash: the arithmetic is the same.
+    step: str = "eager"
 
 
 class _TrainingEstimator(Estimator):
@@ -60,7 +63,9 @@ class _TrainingEstimator(Estimator):
         "landscape": choice("eval", "train_epoch"), "time": choice("wall", "cost"), "transform": choice(*TRANSFORMS),
         "boxcox": choice("fit", *BOXCOX_PRESETS), "images_per_class": whole(0),
         "amp": choice("auto", "on", "off"), "channels_last": choice("auto", "on", "off"), "reduced": flag(),
+        "step": choice("eager", "graph"),
     }
+    EXECUTION_KEYS = ("step",)
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -98,7 +103,7 @@ class _TrainingEstimator(Estimator):
         amp = self._use(c.amp, device)
         gen = seeded_generator(arch, seed, "cpu")
         from .proxy_train import landscape_losses, train_epochs  # torch: only when a candidate trains
-        run = train_epochs(model, x, y, c.epochs, c.batch_size, c.lr, gen, amp)
+        run = train_epochs(model, x, y, c.epochs, c.batch_size, c.lr, gen, amp, step=c.step)
         if not all(np.isfinite(run.losses)):
             raise FloatingPointError(f"training loss became non-finite: {run.losses[-3:]}")
         macs = space.macs(arch, num_classes=num_classes, reduced=c.reduced)
@@ -117,6 +122,7 @@ class _TrainingEstimator(Estimator):
             "samples_per_epoch": run.samples_per_epoch,
             "train_seconds": float(np.sum(run.seconds)),
             "amp": "bf16" if amp and torch.device(device).type == "cuda" else "fp32",
+            "train_step": "cuda_graph" if run.captured else ("static" if c.step == "graph" else "eager"),
         }
         key, (ex, ey) = ("test_acc", (xt, yt)) if xt is not None else ("train_acc", (x, y))
         terms[key] = _accuracy(model, ex, ey, c.batch_size, amp)

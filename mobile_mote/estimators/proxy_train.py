@@ -23,6 +23,7 @@ class TrainRun:
     final_state: dict[str, torch.Tensor] = field(repr=False)
     steps: int = 0
     samples_per_epoch: int = 0
+    captured: bool = False  # whether a CUDA graph ran the full batches
 
 
 def _sync(device: torch.device) -> None:
@@ -40,13 +41,97 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _eager_step(model, opt, xb, yb, amp: bool, keep_grads: bool = False) -> torch.Tensor:
+    with _autocast(xb.device, amp):
+        loss = F.cross_entropy(model(xb), yb)
+    if keep_grads:  # gradients a CUDA graph writes into: zeroed in place, never replaced
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.zero_()
+    else:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+class StaticStep:
+    """A training step at one fixed batch shape, reading its batch from static buffers.
+
+    On CUDA, after ``WARMUP`` eager steps on a side stream (allocator and cuDNN settle there, as
+    PyTorch's CUDA-graph recipe asks), the whole step (forward, backward, Adam with
+    ``capturable=True``) is captured once in a CUDA graph and replayed for every later full batch:
+    one launch instead of hundreds. Every batch still trains exactly once, in the same order: the
+    warm-up steps are real steps, and the capture's own batch is replayed right after capturing. The
+    ragged last batch of an epoch (another shape) runs eagerly on the same parameters, gradients and
+    optimizer state, so the epoch's semantics are the eager loop's. Elsewhere (CPU) the same buffers
+    run eagerly, which is what the CPU tests compare with the eager loop.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, model, opt, x: torch.Tensor, y: torch.Tensor, batch_size: int, amp: bool):
+        self.model, self.opt, self.x, self.y, self.amp = model, opt, x, y, amp
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        self.static_x = torch.empty((batch_size, *x.shape[1:]), dtype=x.dtype, device=x.device).contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.static_y = torch.empty((batch_size,), dtype=y.dtype, device=y.device)
+        self.capture = x.device.type == "cuda"
+        self.graph = None
+        self.static_loss = None
+        self.calls = 0
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    def __call__(self, idx: torch.Tensor) -> torch.Tensor:
+        self.static_x.copy_(self.x.index_select(0, idx))
+        self.static_y.copy_(self.y.index_select(0, idx))
+        self.calls += 1
+        if self.graph is not None:
+            self.graph.replay()
+            return self.static_loss
+        if not self.capture:
+            return _eager_step(self.model, self.opt, self.static_x, self.static_y, self.amp)
+        if self.calls <= self.WARMUP:
+            side = torch.cuda.Stream(self.x.device)
+            side.wait_stream(torch.cuda.current_stream(self.x.device))
+            with torch.cuda.stream(side):
+                loss = _eager_step(self.model, self.opt, self.static_x, self.static_y, self.amp)
+            torch.cuda.current_stream(self.x.device).wait_stream(side)
+            return loss
+        graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)  # the captured backward allocates the gradients it writes
+        with torch.cuda.graph(graph):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
+                loss = F.cross_entropy(self.model(self.static_x), self.static_y)
+            loss.backward()
+            self.opt.step()
+        self.graph, self.static_loss = graph, loss
+        graph.replay()  # capturing ran nothing: this batch trains now
+        return loss
+
+
+STEPS = ("eager", "graph")
+
+
 def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int, lr: float,
-                 generator: torch.Generator, amp: bool = False, drop_last: bool = False) -> TrainRun:
-    """Adam, cross-entropy, no augmentation; batch order from ``generator`` alone."""
+                 generator: torch.Generator, amp: bool = False, drop_last: bool = False,
+                 step: str = "eager") -> TrainRun:
+    """Adam, cross-entropy, no augmentation; batch order from ``generator`` alone.
+
+    ``step="graph"``: full batches go through a ``StaticStep`` (a CUDA graph on CUDA, the same
+    static-shape step eagerly elsewhere); ``"eager"``: every batch eagerly (the reference loop)."""
+    if step not in STEPS:
+        raise ValueError(f"step {step!r}; accepted: {', '.join(STEPS)}")
     device = x.device
     model.train()
     init = _clone_state(model)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    graph = step == "graph"
+    opt = torch.optim.Adam(model.parameters(), lr=lr, capturable=graph and device.type == "cuda")
+    static = StaticStep(model, opt, x, y, batch_size, amp) if graph else None
     n = x.shape[0]
     losses, seconds, steps = [], [], 0
     for _ in range(epochs):
@@ -59,18 +144,17 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
             idx = perm[start:start + batch_size]
             if drop_last and len(idx) < batch_size:
                 break
-            with _autocast(device, amp):
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if static is not None and len(idx) == batch_size:
+                loss = static(idx)
+            else:
+                loss = _eager_step(model, opt, x[idx], y[idx], amp, keep_grads=static is not None and static.captured)
             total += loss.detach().float() * len(idx)
             seen += len(idx)
             steps += 1
         mean = (total / max(seen, 1)).item()  # also a sync point: the epoch's work is done
         seconds.append(time.perf_counter() - t0)
         losses.append(mean)
-    return TrainRun(losses, seconds, init, _clone_state(model), steps, n)
+    return TrainRun(losses, seconds, init, _clone_state(model), steps, n, bool(static is not None and static.captured))
 
 
 @torch.no_grad()
