@@ -88,7 +88,7 @@ class ParallelScorer:
     """Splits each batch of candidates over the processes of an accelerate launch (one GPU each, or CPU processes)."""
 
     def __init__(self, space_name: str, estimator: str, config: dict, data, seed: int = 0,
-                 device: str | None = None, progress: bool = True):
+                 device: str | None = None, progress: bool = True, workers: int = 1):
         self.state = _make_state()
         self.space_name = space_name
         self.space = get_space(space_name)
@@ -104,6 +104,11 @@ class ParallelScorer:
         self.process_index: int = int(self.state.process_index)
         self._closed = False
         self._in_batch = False
+        from .concurrent import ConcurrentScoring
+        self.workers = workers
+        self._concurrent = ConcurrentScoring(self.space, self.estimator, data, seed, self.device, workers) \
+            if workers > 1 else None
+        self.chunk = self.num_processes * workers  # candidates per store chunk: one per worker of every rank
 
     # -- main process ---------------------------------------------------------------------------
     def score(self, archs: list[str]) -> list[dict]:
@@ -186,6 +191,15 @@ class ParallelScorer:
 
     def _score_shard(self, archs: list[str], indices: list[int]) -> list[tuple[int, dict]]:
         pairs: list[tuple[int, dict]] = []
+        if self._concurrent is not None:  # this rank's shard, ``workers`` candidates at a time
+            try:
+                recs = self._concurrent.score(archs)
+            except Exception as e:
+                err = f"shard failed on rank {self.process_index}: {type(e).__name__}: {e}".splitlines()[0][:500]
+                recs = [self._failed(a, err) for a in archs]
+            for rec in recs:
+                rec["rank"] = self.process_index
+            return list(zip(indices, recs))
         try:
             it = archs
             bar = None

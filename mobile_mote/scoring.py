@@ -48,8 +48,10 @@ def sample_archs(space_name: str, n: int, seed: int = 0) -> list[str]:
 
 
 def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: ProxyData | None,
-                config: dict | None = None, seed: int = 0, device: str = "cpu", progress: bool = True) -> Iterator[dict]:
-    """Yield one record (dict) per architecture, in order; failures are records, not exceptions."""
+                config: dict | None = None, seed: int = 0, device: str = "cpu", progress: bool = True,
+                workers: int = 1) -> Iterator[dict]:
+    """Yield one record (dict) per architecture, in order; failures are records, not exceptions.
+    ``workers`` > 1: that many candidates at once (``mobile_mote.concurrent``), yielded in order."""
     sp = get_space(space_name)
     archs = list(archs)
     canon = []
@@ -60,11 +62,24 @@ def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: Pro
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(canon, desc=f"{estimator} on {space_name}", unit="arch", dynamic_ncols=True)
-    for a in it:
-        rec = est.estimate(sp, a, data, seed=seed, device=device).to_dict()
-        if progress and rec["score"] is not None:
-            it.set_postfix(score=f"{rec['score']:.4g}")
-        yield rec
+    from .concurrent import ConcurrentScoring
+    scoring = ConcurrentScoring(sp, est, data, seed, device, workers)
+    try:
+        if workers == 1:
+            for a in it:
+                rec = scoring.one(a)
+                if progress and rec["score"] is not None:
+                    it.set_postfix(score=f"{rec['score']:.4g}")
+                yield rec
+            return
+        bar = it if progress else None
+        for start in range(0, len(canon), workers):
+            for rec in scoring.score(canon[start:start + workers]):
+                if bar is not None:
+                    bar.update(1)
+                yield rec
+    finally:
+        scoring.close()
 
 
 __all__ = ["ArchError", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "score_archs"]

@@ -51,8 +51,15 @@ def add_run_arguments(p, name_help: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_device_argument(p)
     p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
+    add_workers_argument(p)
     add_threads_argument(p)
     p.add_argument("--quiet", action="store_true")
+
+
+def add_workers_argument(p) -> None:
+    p.add_argument("--workers-per-device", type=int, default=1, metavar="N", dest="workers",
+                   help="candidates scored at once on each device (threads, one CUDA stream each; training "
+                   "estimators only; with time=wall the records say so; default 1)")
 
 
 DEVICE_HELP = ("auto (default: cuda when this machine has a CUDA device, else cpu), cpu, cuda, cuda:N or mps; "

@@ -38,7 +38,7 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
             data = resolve_proxy_data(spec.proxy_data, quiet=True)
         # On GPUs each rank takes its own cuda:<local_rank>; "cpu" stays cpu.
         scorer = ParallelScorer(spec.space, spec.estimator, spec.estimator_config, data, spec.seed,
-                                "cpu" if spec.device == "cpu" else None, progress=False)
+                                "cpu" if spec.device == "cpu" else None, progress=False, workers=spec.workers)
         try:
             if not scorer.is_main:  # noqa: SIM102 (workers never build a run context)
                 scorer.serve()

@@ -27,7 +27,7 @@ def pareto_spec_from_args(args):
         estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)), pareto=pareto,
         proxy_data=args.proxy_data, latency_table=args.latency_table, latency_device=args.latency_device,
         latency_lut=args.latency_lut, benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset,
-        seed=args.seed, device=args.device, runs_dir=args.runs_dir, store_path=args.store)
+        seed=args.seed, device=args.device, workers=args.workers, runs_dir=args.runs_dir, store_path=args.store)
 
 
 def _pareto(args) -> int:

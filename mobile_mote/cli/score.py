@@ -30,7 +30,8 @@ def _score(args) -> int:
     space = get_space(args.space)
     archs = [space.canonical(a) for a in archs]  # every one checked before a file is opened or data read
     config = estimator_config(args.estimator, args.profile, **parse_set(args.set))
-    get_estimator(args.estimator, **config)  # every option checked before any data is read
+    from ..concurrent import check_workers
+    check_workers(get_estimator(args.estimator, **config), args.workers)  # every option checked before any data is read
     threads = threads_from_args(args)
     device = resolve_device(args.device)  # before any data is read or any file written
     data = resolve_proxy_data(args.proxy_data) if estimator_class(args.estimator).needs_data else None
@@ -47,7 +48,7 @@ def _score(args) -> int:
     apply_threads(threads)
     try:
         for rec in score_archs(args.space, archs, args.estimator, data, config, args.seed, device,
-                               progress=not args.quiet):
+                               progress=not args.quiet, workers=args.workers):
             line = json.dumps(rec)
             if out:
                 out.write(line + "\n")
@@ -63,7 +64,7 @@ def _score(args) -> int:
 def register(sub) -> None:
     from search_spaces import list_spaces
 
-    from .args import add_device_argument, add_threads_argument
+    from .args import add_device_argument, add_threads_argument, add_workers_argument
     p = sub.add_parser("score", help="score architectures with MOTE or a baseline estimator")
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     src = p.add_argument_group("architectures (exactly one)")
@@ -74,10 +75,11 @@ def register(sub) -> None:
     p.add_argument("--proxy-data", help="reduced data: ImageFolder directory or .npz from `mote make-rd` "
                    "(default: cached CIFAR-100 r=10, else built from a CIFAR-100 download, else offline MNIST demo data)")
     p.add_argument("--profile", default="paper", help="paper (default: the paper's settings), official "
-                   "(the official code's variant) or tiny (tests and CPU demos only)")
+                   "(the official code's variant), cpu (measured CPU benchmarks) or tiny (tests and CPU demos only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one estimator option, e.g. epochs=12")
     p.add_argument("--seed", type=int, default=0)
     add_device_argument(p)
+    add_workers_argument(p)
     add_threads_argument(p)
     p.add_argument("--out", help="JSON-lines file (default: standard output)")
     p.add_argument("--append", action="store_true", help="add to an existing --out file")

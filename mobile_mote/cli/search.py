@@ -29,7 +29,7 @@ def spec_from_args(args):
         search=SearchConfig(**search), proxy_data=args.proxy_data, benchmark=args.benchmark,
         benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,
         latency_device=args.latency_device, latency_lut=args.latency_lut, eval_epochs=args.eval_epochs,
-        seed=args.seed, device=args.device, runs_dir=args.runs_dir)
+        seed=args.seed, device=args.device, workers=args.workers, runs_dir=args.runs_dir)
 
 
 def _search(args) -> int:

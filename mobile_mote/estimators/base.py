@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, fields
@@ -39,10 +40,15 @@ def seeded_generator(arch: str, seed: int, device="cpu"):
     return g
 
 
+# torch's global RNG is one per process: concurrent workers (mobile_mote.concurrent) build their
+# models one at a time, so each network's initial weights stay a function of (arch, seed).
+_BUILD_LOCK = threading.Lock()
+
+
 def build_seeded(space, arch: str, seed: int, num_classes: int, reduced: bool, device="cpu"):
     """The model with initial weights fixed by (arch, seed), whatever ran before in this process."""
     import torch
-    with torch.random.fork_rng(devices=[]):
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(arch_seed(arch, seed))
         model = space.build(arch, num_classes=num_classes, reduced=reduced)
     return model.to(device)
@@ -106,6 +112,12 @@ class Estimator:
                              f"accepted: {', '.join(cls.PROFILES)}")
         known = {f.name for f in fields(cls.Config)}
         return {k: v for k, v in cls.PROFILES[profile].items() if k in known}
+
+    # whether several candidates may be scored at once in threads (mobile_mote.concurrent)
+    thread_safe: bool = False
+
+    def prepare(self, data, device="auto") -> None:
+        """Make what every candidate shares (the data on the device) before threads share it."""
 
     def population_scores(self, records: list[dict]) -> list[float | None]:
         """The ranking score of each record within ``records``: its own score, unless the estimator's

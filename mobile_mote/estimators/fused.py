@@ -30,6 +30,7 @@ class FusedConfig(TrainingConfig):
 class FusedMOTE(MOTE):
     Config = FusedConfig
     population_dependent = True
+    thread_safe = False  # its proxies draw from torch's global RNG while scoring
 
     def __init__(self, **config):
         super().__init__(**config)

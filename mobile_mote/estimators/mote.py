@@ -13,6 +13,7 @@ epoch at each theta_g, reciprocal transform) is the ``official`` profile.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class TrainingConfig:
 class _TrainingEstimator(Estimator):
     Config = TrainingConfig
     needs_landscape = True
+    thread_safe = True  # the global RNG only in build_seeded (locked); batch order from a seeded generator
     # The settings of the training run itself, which the search's evaluation stage reuses.
     evaluation_keys = ("images_per_class", "batch_size", "lr", "amp", "channels_last", "reduced")
     OPTIONS = {
@@ -71,9 +73,18 @@ class _TrainingEstimator(Estimator):
         super().__init__(**config)
         c = self.config
         self._cache: dict = {}
+        self._lock = threading.Lock()
         self.boxcox_params: BoxCoxParams | None = BOXCOX_PRESETS.get(c.boxcox)
 
+    def prepare(self, data, device="auto") -> None:
+        from ..devices import resolve_device
+        self._tensors(data, resolve_device(device))
+
     def _tensors(self, data, device):
+        with self._lock:
+            return self._tensors_locked(data, device)
+
+    def _tensors_locked(self, data, device):
         import torch
         key = (id(data), str(device), self.config.images_per_class)
         if key not in self._cache:

@@ -27,8 +27,9 @@ class TrainRun:
 
 
 def _sync(device: torch.device) -> None:
+    """Wait for this thread's stream only: concurrent workers (mobile_mote.concurrent) each have one."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
 
 
 def _autocast(device: torch.device, amp: bool):

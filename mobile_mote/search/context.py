@@ -43,6 +43,8 @@ class RunContext:
                              "from `mote latency-lut`)")
         check_achievable(self.space, spec.constraints, self.costs)
         self.estimator = get_estimator(spec.estimator, **spec.estimator_config)
+        from ..concurrent import check_workers
+        check_workers(self.estimator, spec.workers)
         self.config_hash = self.estimator.config_hash()
         self.benchmark = None
         from ..benchmarks import load_benchmark, packaged_benchmark

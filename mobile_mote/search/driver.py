@@ -126,7 +126,7 @@ def run_session(spec: RunSpec, resume: bool, scorer=None, ctx: RunContext | None
                              "or choose another --name")
         store.start_run(spec.name, spec.config_dict())
         if scorer is None:
-            scorer = LocalScorer(ctx.space, ctx.estimator, ctx.data, spec.seed, spec.device)
+            scorer = LocalScorer(ctx.space, ctx.estimator, ctx.data, spec.seed, spec.device, spec.workers)
         yield store, state, scorer
     except BaseException:
         failed = True

@@ -8,18 +8,22 @@ import time
 
 
 class LocalScorer:
-    """Scores in this process (the single-process path of mobile_mote.parallel)."""
+    """Scores in this process (the single-process path of mobile_mote.parallel), ``workers``
+    candidates at a time (``mobile_mote.concurrent``: threads, one CUDA stream each)."""
     num_processes = 1
     is_main = True
 
-    def __init__(self, space, estimator, data, seed: int, device):
+    def __init__(self, space, estimator, data, seed: int, device, workers: int = 1):
+        from ..concurrent import ConcurrentScoring
         self.space, self.est, self.data, self.seed, self.device = space, estimator, data, seed, device
+        self._scoring = ConcurrentScoring(space, estimator, data, seed, device, workers)
+        self.chunk = workers  # candidates per store chunk: one per worker
 
     def score(self, archs: list[str]) -> list[dict]:
-        return [self.est.estimate(self.space, a, self.data, self.seed, self.device).to_dict() for a in archs]
+        return self._scoring.score(archs)
 
     def close(self) -> None:
-        pass
+        self._scoring.close()
 
 
 def with_costs(rec: dict, space, costs) -> dict:
@@ -55,7 +59,7 @@ def score_candidates(store, scorer, space, costs, archs: list[str], config_hash:
     todo = [a for a in dict.fromkeys(archs) if a not in cached]
     got: dict[str, dict] = {}
     n_scored = 0
-    chunk = max(1, getattr(scorer, "num_processes", 1))
+    chunk = max(1, getattr(scorer, "chunk", None) or getattr(scorer, "num_processes", 1))
     wait = _POLL_S[0]
     try:
         while len(got) < len(todo):

@@ -35,6 +35,7 @@ class RunSpec:
     device: str = "cpu"
     runs_dir: str = "runs"
     store_path: str | None = None  # default runs_dir/name/search.db; several runs may share one store
+    workers: int = 1  # candidates scored at once per device (threads, one CUDA stream each)
 
     def __post_init__(self):
         if self.pareto is not None:  # the run's objectives and seed are the algorithm's
@@ -48,7 +49,7 @@ class RunSpec:
         """What must match for a resume: everything but where the run is written and, for NSGA-II,
         what is only reported (the benchmark) or how long it runs (a resume may extend it)."""
         d = asdict(self)
-        for k in ("runs_dir", "store_path"):
+        for k in ("runs_dir", "store_path", "workers"):  # where and how fast, not what
             d.pop(k)
         d["constraints"] = [c.to_dict() for c in self.constraints]
         if self.pareto is None:
