@@ -47,6 +47,25 @@ def sample_archs(space_name: str, n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def sample_from_file(path: str | os.PathLike, space, n: int, seed: int) -> list[str]:
+    """``n`` architectures of the file in a seeded order (a smaller n is a prefix of a larger one)."""
+    import csv
+    p = Path(path)
+    if p.suffix == ".csv" and p.is_file():
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            if "arch" not in (reader.fieldnames or []):
+                raise InputError(f"{p}: no 'arch' column; expected a CSV with an arch column, or one architecture per line")
+            pool = [row["arch"] for row in reader]
+    else:
+        pool = read_arch_file(p)
+    pool = list(dict.fromkeys(space.canonical(a) for a in pool))
+    if n > len(pool):
+        raise InputError(f"asked for {n} architectures but {p.name} has {len(pool)}")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return [pool[i] for i in order[:n]]
+
+
 def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: ProxyData | None,
                 config: dict | None = None, seed: int = 0, device: str = "cpu", progress: bool = True,
                 workers: int = 1) -> Iterator[dict]:
@@ -82,4 +101,4 @@ def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: Pro
         scoring.close()
 
 
-__all__ = ["ArchError", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "score_archs"]
+__all__ = ["ArchError", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "sample_from_file", "score_archs"]

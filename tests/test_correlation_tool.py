@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from mobile_mote.scoring import sample_from_file
+from search_spaces import get_space
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "correlation.py"
 
 
@@ -67,6 +70,6 @@ def test_sample_from_a_split_file(tool, tmp_path, shared_data, capsys):
     assert tool.main(argv) == 0
     cells = [c["arch"] for c in json.loads((tmp_path / "macro_correlation_s.json").read_text())["cells"]]
     assert len(set(cells)) == 4 and set(cells) <= {"00000000", "11111111", "22222222", "01201201", "21021021"}
-    assert cells[:3] == tool.sample_from(str(split), tool.get_space("macro"), 3, 0)  # a smaller n: a prefix
+    assert cells[:3] == sample_from_file(str(split), get_space("macro"), 3, 0)  # a smaller n: a prefix
     assert tool.main(argv[:3] + ["9"] + argv[4:]) == 2
     assert "asked for 9" in capsys.readouterr().err

@@ -50,12 +50,12 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _recipe(batch: int) -> dict:
+def _recipe(batch: int, name: str = RECIPE) -> dict:
     import train
-    return train.resolve(train.load_recipe(RECIPE), global_batch=batch)
+    return train.resolve(train.load_recipe(name), global_batch=batch)
 
 
-def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: bool = False):
+def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: bool = False, preset: str = PRESET):
     """(model, step function, description) for the recipe's training step."""
     import torch
     import train
@@ -65,8 +65,8 @@ def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: 
     from train.loop import optimizer_and_scheduler_kwargs
 
     cuda = device.type == "cuda"
-    train.register_presets()  # PRESET is a registered name
-    model = train.create_model(PRESET, num_classes=num_classes, drop_rate=float(recipe.get("drop", 0.0)),
+    train.register_presets()  # the mote_* presets are registered names
+    model = train.create_model(preset, num_classes=num_classes, drop_rate=float(recipe.get("drop", 0.0)),
                                drop_path_rate=float(recipe.get("drop_path", 0.0))).to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
@@ -99,11 +99,11 @@ def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: 
     return model, step, desc
 
 
-def _plain_parts(device):
+def _plain_parts(device, name: str = RECIPE):
     import timm
     import torch
 
-    model = timm.create_model("mobilenetv2_100").to(device).train()
+    model = timm.create_model(name).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=4e-5)
     crit = torch.nn.CrossEntropyLoss()
 
@@ -114,7 +114,7 @@ def _plain_parts(device):
         opt.step()
         return loss
 
-    return model, step, {"model": "timm mobilenetv2_100", "optimizer": "torch.optim.SGD lr 0.1 momentum 0.9",
+    return model, step, {"model": f"timm {name}", "optimizer": "torch.optim.SGD lr 0.1 momentum 0.9",
                          "loss": "CrossEntropyLoss", "precision": "fp32", "memory_format": "contiguous",
                          "torch_compile": False}
 
@@ -148,14 +148,18 @@ def time_steps(step, device, batch: int, res: int, steps: int, warmup: int, num_
     return out
 
 
-def bench_model(device, batch: int, res: int, steps: int, warmup: int, compile_: bool) -> dict:
+def bench_model(device, batch: int, res: int, steps: int, warmup: int, compile_: bool, name: str = RECIPE) -> dict:
+    """images/s of the recipe's step (eager, compiled) and of a plain loop for timm model ``name``
+    (its recipe ``train/recipes/<name>.yaml`` and preset ``mote_<name>``)."""
     import torch
 
-    recipe = _recipe(batch)
+    recipe = _recipe(batch, name)
+    preset = f"mote_{name}"
     out = {}
-    variants = [("recipe_eager", lambda: _recipe_parts(device, recipe)),
-                ("recipe_compiled", (lambda: _recipe_parts(device, recipe, compile_model=True)) if compile_ else None),
-                ("plain_pytorch", lambda: _plain_parts(device))]
+    variants = [("recipe_eager", lambda: _recipe_parts(device, recipe, preset=preset)),
+                ("recipe_compiled", (lambda: _recipe_parts(device, recipe, compile_model=True, preset=preset))
+                 if compile_ else None),
+                ("plain_pytorch", lambda: _plain_parts(device, name))]
     for name, make in variants:
         if make is None:
             out[name] = {"status": "skipped", "reason": "torch.compile skipped on CPU (pass --compile)"

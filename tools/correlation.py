@@ -31,7 +31,7 @@ from mobile_mote.estimators import estimator_config, get_estimator  # noqa: E402
 from mobile_mote.estimators.mote import rescore_population  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from mobile_mote.data.proxy_data import load_proxy_data  # noqa: E402
-from mobile_mote.scoring import sample_archs, score_archs  # noqa: E402
+from mobile_mote.scoring import sample_archs, sample_from_file, score_archs  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 from mobile_mote.atomic import write_text
 
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     space = get_space(args.space)
     targets, main = bench.targets, bench.main_target
     try:
-        archs = sample_from(args.archs, space, args.n, args.seed) if args.archs else sample_archs(args.space, args.n, args.seed)
+        archs = sample_from_file(args.archs, space, args.n, args.seed) if args.archs else sample_archs(args.space, args.n, args.seed)
     except InputError as e:
         print(f"correlation: error: {e}", file=sys.stderr)
         return 2
@@ -153,27 +153,6 @@ def main(argv=None) -> int:
     print(render_table(summary, targets, main))
     print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def sample_from(path: str, space, n: int, seed: int) -> list[str]:
-    """``n`` architectures of the file in a seeded order (a smaller n is a prefix of a larger one)."""
-    import csv
-
-    from mobile_mote.scoring import read_arch_file
-    p = Path(path)
-    if p.suffix == ".csv" and p.is_file():
-        with open(p, newline="") as f:
-            reader = csv.DictReader(f)
-            if "arch" not in (reader.fieldnames or []):
-                raise InputError(f"{p}: no 'arch' column; expected a CSV with an arch column, or one architecture per line")
-            pool = [row["arch"] for row in reader]
-    else:
-        pool = read_arch_file(p)
-    pool = list(dict.fromkeys(space.canonical(a) for a in pool))
-    if n > len(pool):
-        raise InputError(f"asked for {n} architectures but {p.name} has {len(pool)}")
-    order = np.random.default_rng(seed).permutation(len(pool))
-    return [pool[i] for i in order[:n]]
 
 
 def shared_run(est, name: str, raw: dict[str, list]) -> dict[str, dict] | None:
