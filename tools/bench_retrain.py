@@ -148,18 +148,18 @@ def time_steps(step, device, batch: int, res: int, steps: int, warmup: int, num_
     return out
 
 
-def bench_model(device, batch: int, res: int, steps: int, warmup: int, compile_: bool, name: str = RECIPE) -> dict:
+def bench_model(device, batch: int, res: int, steps: int, warmup: int, compile_: bool, model_name: str = RECIPE) -> dict:
     """images/s of the recipe's step (eager, compiled) and of a plain loop for timm model ``name``
     (its recipe ``train/recipes/<name>.yaml`` and preset ``mote_<name>``)."""
     import torch
 
-    recipe = _recipe(batch, name)
-    preset = f"mote_{name}"
+    recipe = _recipe(batch, model_name)
+    preset = f"mote_{model_name}"
     out = {}
     variants = [("recipe_eager", lambda: _recipe_parts(device, recipe, preset=preset)),
                 ("recipe_compiled", (lambda: _recipe_parts(device, recipe, compile_model=True, preset=preset))
                  if compile_ else None),
-                ("plain_pytorch", lambda: _plain_parts(device, name))]
+                ("plain_pytorch", lambda: _plain_parts(device, model_name))]
     for name, make in variants:
         if make is None:
             out[name] = {"status": "skipped", "reason": "torch.compile skipped on CPU (pass --compile)"
