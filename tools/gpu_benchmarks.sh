@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Every GPU figure of benchmarks/README.md in one command (needs a CUDA GPU and ../shared/data).
+# The long GPU runs (hours): the ten-seed search tables and MODNAS at the paper's settings. The short
+# figures (seconds per cell, tau on 300 cells, macro tau, retraining throughput) come from
+# `bash tools/gpu_evidence.sh` in about eight minutes.
 #   bash tools/gpu_benchmarks.sh            # writes benchmarks/results/*_gpu*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible'"
-# 1. MOTE at paper settings: seconds per cell, ours vs a plain DataLoader/fp32 loop, same cells
-python tools/bench_estimator.py --device cuda --profile paper --n 20 --tag gpu_paper
-# 2. Kendall tau on >= 300 random NB201 cells: MOTE and the paper's Figure-7 baselines
-python tools/correlation.py --n 300 --device cuda --tag gpu \
-    --estimators mote,tse,synflow,ntk,zico,early_stop_acc
-# 3. the paper's Table 1 with real MOTE scores (shared store: each cell scored once)
+# 1. the paper's Table 1 with real MOTE scores (shared store: each cell scored once)
 python tools/search_table.py --estimator mote --device cuda --seeds 10 --tag gpu_mote \
     --work-dir runs/nb201_table_gpu
-# 4. MODNAS on NB201 at the paper's settings (3 seeds; resumable), then the hypervolume table against the
+# 2. the NAS-Bench-Macro table: MOTE-NAS k=5/10, EF, RS over 10 seeds under 40M/50M/60M MACs, MOTE and mote-z
+for est in mote mote-z; do
+    python tools/search_table.py --space macro --estimator "$est" --device cuda --seeds 10 \
+        --methods "MOTE-NAS (k=5),MOTE-NAS (k=10),MOTE-NAS-EF,MOTE-NAS-RS (k=10)" \
+        --tag "gpu_$est" --work-dir "runs/macro_table_gpu_$est"
+done
+# 3. MODNAS on NB201 at the paper's settings (3 seeds; resumable), then the hypervolume table against the
 #    true front on the 6 zero-shot devices: hypernetwork, untrained control, MOTE-Pareto evolution and
 #    random search with MOTE scores (paper profile, scored on the GPU on demand), 24 cells each
 for s in 0 1 2; do
