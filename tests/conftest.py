@@ -39,3 +39,22 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """``load_tool("correlation")``: the module of ``tools/correlation.py`` (tools are scripts, not a
+    package), loaded once per session."""
+    import importlib.util
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    cache: dict = {}
+
+    def load(name: str):
+        if name not in cache:
+            spec = importlib.util.spec_from_file_location(f"tool_{name}", tools / f"{name}.py")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            cache[name] = mod
+        return cache[name]
+    return load

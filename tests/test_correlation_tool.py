@@ -1,22 +1,16 @@
 """tools/correlation.py: one correlation tool for any benchmark space (NB201, NAS-Bench-Macro)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from mobile_mote.scoring import sample_from_file
 from search_spaces import get_space
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "correlation.py"
 
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("correlation_tool", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def tool(load_tool):
+    return load_tool("correlation")
 
 
 def test_macro_correlation_with_the_seed_ceiling(tool, tmp_path, shared_data):

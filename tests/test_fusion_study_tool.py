@@ -1,7 +1,5 @@
 """tools/fusion_study.py: components from records, fused rules, and the table `mote fuse` reads."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,15 +8,11 @@ from mobile_mote.correlation import rank_agreement
 from mobile_mote.fusion import fuse_table
 from search_spaces import get_space
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "fusion_study.py"
 
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("fusion_study", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def tool(load_tool):
+    return load_tool("fusion_study")
 
 
 def _records(tmp_path, archs):

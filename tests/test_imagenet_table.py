@@ -1,7 +1,6 @@
 """tools/imagenet_table.py: computed MACs/params for presets and runs, pending vs measured top-1, published labels."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,11 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def table():
-    spec = importlib.util.spec_from_file_location("imagenet_table", REPO / "tools" / "imagenet_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def table(load_tool):
+    return load_tool("imagenet_table")
 
 
 @pytest.fixture()

@@ -1,22 +1,18 @@
 """tools/search_table.py: the search table of any benchmark space, here from precomputed per-network scores."""
 import csv
-import importlib.util
 import json
-from pathlib import Path
+
+import pytest
 
 from search_spaces import get_space
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "search_table.py"
+
+@pytest.fixture(scope="module")
+def tool(load_tool):
+    return load_tool("search_table")
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("search_table", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_table_from_precomputed_scores(tmp_path, shared_data, capsys):
+def test_table_from_precomputed_scores(tool, tmp_path, shared_data, capsys):
     space = get_space("nb201")
     scores = tmp_path / "scores.csv"
     with open(scores, "w", newline="") as f:  # a real, cheap score for every cell: params, with a recorded cost
@@ -24,7 +20,7 @@ def test_table_from_precomputed_scores(tmp_path, shared_data, capsys):
         w.writerow(["arch", "score", "seconds"])
         for a in space.enumerate():
             w.writerow([a, space.params(a), 0.5])
-    rc = _tool().main(["--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS (k=5),MOTE-NAS-EF",
+    rc = tool.main(["--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS (k=5),MOTE-NAS-EF",
                        "--datasets", "cifar100", "--benchmark", str(shared_data / "nb201" / "benchmark.csv"),
                        "--work-dir", str(tmp_path / "work"), "--out-dir", str(tmp_path), "--tag", "t"])
     assert rc == 0
@@ -53,10 +49,10 @@ def _macro_scores(path, score):
             w.writerow([a, score(space, a), 0.1])
 
 
-def test_macro_table_under_budgets_against_the_best_feasible_and_random(tmp_path, capsys):
+def test_macro_table_under_budgets_against_the_best_feasible_and_random(tool, tmp_path, capsys):
     scores = tmp_path / "scores.csv"
     _macro_scores(scores, lambda sp, a: sp.params(a))  # a real, cheap score: more parameters is better
-    rc = _tool().main(["--space", "macro", "--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS-EF",
+    rc = tool.main(["--space", "macro", "--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS-EF",
                        "--budgets", "40M,60M", "--work-dir", str(tmp_path / "work"), "--out-dir", str(tmp_path),
                        "--tag", "t"])
     assert rc == 0
@@ -71,7 +67,7 @@ def test_macro_table_under_budgets_against_the_best_feasible_and_random(tmp_path
         assert r["random_best_of_n"] <= refs[r["condition"]]["best_feasible"]["accuracy"]
         assert r["candidates"] > 0 and 1 <= r["final_rank"] <= refs[r["condition"]]["feasible"]
     # the same seeds from the same store: the rerun scores nothing new and gives the same winners
-    assert _tool().main(["--space", "macro", "--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS-EF",
+    assert tool.main(["--space", "macro", "--scores", str(scores), "--seeds", "2", "--methods", "MOTE-NAS-EF",
                          "--budgets", "40M,60M", "--work-dir", str(tmp_path / "work"), "--out-dir", str(tmp_path),
                          "--tag", "t2"]) == 0
     again = json.loads((tmp_path / "macro_search_table_t2.json").read_text())
@@ -79,19 +75,19 @@ def test_macro_table_under_budgets_against_the_best_feasible_and_random(tmp_path
     assert "best feasible [benchmark table]" in capsys.readouterr().out
 
 
-def test_unknown_space_or_budget_is_one_line(tmp_path, capsys):
+def test_unknown_space_or_budget_is_one_line(tool, tmp_path, capsys):
     scores = tmp_path / "s.csv"
     scores.write_text("arch,score\n00000000,1\n")
-    assert _tool().main(["--space", "mbv2", "--scores", str(scores), "--out-dir", str(tmp_path)]) == 2
-    assert _tool().main(["--space", "macro", "--scores", str(scores), "--budgets", "1K", "--out-dir", str(tmp_path)]) == 2
+    assert tool.main(["--space", "mbv2", "--scores", str(scores), "--out-dir", str(tmp_path)]) == 2
+    assert tool.main(["--space", "macro", "--scores", str(scores), "--budgets", "1K", "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("search_table: error:") for e in err)
 
 
-def test_missing_or_malformed_scores_file_is_one_line(tmp_path, capsys):
-    assert _tool().main(["--scores", str(tmp_path / "none.csv"), "--seeds", "1", "--out-dir", str(tmp_path)]) == 2
+def test_missing_or_malformed_scores_file_is_one_line(tool, tmp_path, capsys):
+    assert tool.main(["--scores", str(tmp_path / "none.csv"), "--seeds", "1", "--out-dir", str(tmp_path)]) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("cell,value\nx,1\n")
-    assert _tool().main(["--scores", str(bad), "--seeds", "1", "--out-dir", str(tmp_path)]) == 2
+    assert tool.main(["--scores", str(bad), "--seeds", "1", "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("search_table: error:") for e in err)

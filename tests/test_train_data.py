@@ -6,7 +6,6 @@ is written as several tiny shards; the loaders read them on CPU with real DataLo
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import shutil
@@ -21,7 +20,6 @@ SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "proxy_cifar1
 LABELS = ("beaver", "orange", "tractor")
 PER_LABEL = 12
 SHARD_BYTES = 20_000  # ~6 tiny images per shard -> 6-7 shards
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_shards.py"
 
 
 def _sha(p: Path) -> str:
@@ -162,15 +160,8 @@ def test_interrupted_run_leaves_only_complete_shards_and_resumes(folder, shards,
     assert len(list(out.glob("toy-*.tar"))) == 4
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("make_shards_tool", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_make_shards_cli(folder, tmp_path, capsys):
-    tool = _tool()
+def test_make_shards_cli(folder, tmp_path, capsys, load_tool):
+    tool = load_tool("make_shards")
     assert tool.main([str(folder), "--out", str(tmp_path / "s"), "--prefix", "cli", "--shard-size", "20KB",
                       "--quiet"]) == 0
     assert "36 images of 3 classes" in capsys.readouterr().out

@@ -125,11 +125,8 @@ def test_bad_records_are_one_line_input_errors(tmp_path, content, needle):
     assert "accepted" in msg or "expected the winner.json" in msg, msg
 
 
-def test_imagenet_table_reads_through_winner_record(tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("imagenet_table", REPO / "tools" / "imagenet_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_imagenet_table_reads_through_winner_record(tmp_path, capsys, load_tool):
+    mod = load_tool("imagenet_table")
     assert mod.presets() == [("mbv2", "mobilenetv2_100"), ("mbv3", "mobilenetv3_large_100")]
     run = tmp_path / "runs" / "bad"
     run.mkdir(parents=True)
