@@ -105,11 +105,18 @@ class StaticStep:
             return loss
         graph = torch.cuda.CUDAGraph()
         self.opt.zero_grad(set_to_none=True)  # the captured backward allocates the gradients it writes
-        with torch.cuda.graph(graph):
+        dev = self.x.device
+        current = torch.cuda.current_stream(dev)
+        # capture on this thread's stream (a worker's own), or on a fresh one: never on the default
+        # stream, and never on torch's one shared capture stream, which concurrent workers would share
+        stream = current if current != torch.cuda.default_stream(dev) else torch.cuda.Stream(dev)
+        stream.wait_stream(current)
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
                 loss = F.cross_entropy(self.model(self.static_x), self.static_y)
             loss.backward()
             self.opt.step()
+        current.wait_stream(stream)
         self.graph, self.static_loss = graph, loss
         graph.replay()  # capturing ran nothing: this batch trains now
         return loss
