@@ -55,3 +55,19 @@ def test_missing_records_or_bad_rule_is_one_line(tool, tmp_path, capsys):
     assert tool.main(base + ["--components", "released_mote"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(e.startswith("fusion_study: error:") for e in err)
+
+
+def test_rule_chosen_on_the_first_networks_and_reported_on_the_rest(tool, tmp_path):
+    archs = list(get_space("macro").enumerate())[:60:2]
+    _records(tmp_path, archs)
+    argv = ["--space", "macro", "--records", str(tmp_path / "r"), "--components", "landscape,speed,synflow,macs",
+            "--rule", "terms=landscape,speed", "--rule", "count=macs,synflow", "--select-on", "10",
+            "--out-dir", str(tmp_path), "--tag", "s"]
+    assert tool.main(argv) == 0
+    res = json.loads((tmp_path / "macro_fusion_s.json").read_text())
+    sel = res["selection"]
+    assert sel["networks"] == 10 and sel["chosen"] == max(sel["mean_tau"], key=sel["mean_tau"].get)
+    assert res["n"] == len(archs) - 1 - 10  # reported on the networks never used to choose
+    chosen_cells = {c["arch"] for c in res["cells"]}
+    assert len(chosen_cells) == res["n"] and archs[1] not in chosen_cells  # the first ones chose the rule
+    assert tool.main(argv[:-4] + ["--select-on", "500", "--out-dir", str(tmp_path)]) == 2

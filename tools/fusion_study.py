@@ -25,6 +25,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 
 from mobile_mote.atomic import write_text  # noqa: E402
@@ -49,6 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--released", default=None, help="NB201: the released MOTE terms (official_mote_dev.csv)")
     p.add_argument("--skip", type=int, default=0, help="leave out the first N networks of the records' order")
     p.add_argument("--first", type=int, default=None, help="keep only N networks (after --skip)")
+    p.add_argument("--select-on", type=int, default=None, metavar="N",
+                   help="choose the rule with the best mean tau over the targets on the first N networks and "
+                   "report every rule on the rest (never used to choose)")
     p.add_argument("--benchmark", default=None)
     p.add_argument("--tag", default="run", help="names the outputs: <space>_fusion_<tag>.json and _components.csv")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
@@ -74,15 +79,24 @@ def main(argv=None) -> int:
     if len(keep) < 3:
         print(f"fusion_study: error: only {len(keep)} networks have every component; need 3 or more", file=sys.stderr)
         return 2
-    truth = bench.truth_for(keep)
     table = {c: [columns[c][a] for a in keep] for c in names}
-    result = {"components": {}, "rules": {}}
-    for c in names:
-        result["components"][c] = {d: rank_agreement(table[c], truth[d]) for d in bench.targets}
-    for rule, comps in rules.items():
-        fused = log_rank_sum({c: table[c] for c in comps})
-        result["rules"][rule] = {"components": comps,
-                                 "agreement": {d: rank_agreement(fused, truth[d]) for d in bench.targets}}
+    if args.select_on is not None:
+        if not 3 <= args.select_on <= len(keep) - 3:
+            print(f"fusion_study: error: --select-on {args.select_on}; accepted: 3 to {len(keep) - 3} of the "
+                  f"{len(keep)} networks", file=sys.stderr)
+            return 2
+        chosen_on = evaluate(bench, keep[:args.select_on], {c: v[:args.select_on] for c, v in table.items()}, rules)
+        means = {r: float(np.mean([v["agreement"][d]["kendall_tau"] for d in bench.targets]))
+                 for r, v in chosen_on["rules"].items()}
+        chosen = max(means, key=means.get)
+        keep = keep[args.select_on:]
+        table = {c: v[args.select_on:] for c, v in table.items()}
+        selection = {"networks": args.select_on, "by": "mean Kendall tau over the targets", "mean_tau": means,
+                     "chosen": chosen, "components": rules[chosen], "result_on_selection": chosen_on}
+    else:
+        selection = None
+    result = evaluate(bench, keep, table, rules)
+    result["selection"] = selection
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{args.space}_fusion_{args.tag}"
@@ -95,11 +109,26 @@ def main(argv=None) -> int:
     doc = {"provenance": provenance(), "space": args.space, "benchmark": str(bench_path), "truth": bench.truth_source,
            "records": args.records, "released": args.released, "n": len(keep), "skip": args.skip,
            "first": args.first, "seconds_per_network": seconds, "rule": "sum over components of log(rank / N)",
-           **result, "cells": [{"arch": a, **{f"acc_{d}": truth[d][i] for d in bench.targets}} for i, a in enumerate(keep)]}
+           **result, "cells": [{"arch": a, **{f"acc_{d}": v for d, v in zip(bench.targets, accs)}}
+                               for a, accs in zip(keep, zip(*[bench.truth_for(keep)[d] for d in bench.targets]))]}
     write_text(Path(f"{stem}.json"), json.dumps(doc, indent=1))
+    if selection:
+        print(f"rule chosen on the first {selection['networks']} networks: {selection['chosen']} "
+              f"(mean tau {selection['mean_tau'][selection['chosen']]:.3f}); below, the other {len(keep)}")
     print(render(result, bench.targets, len(keep)))
     print(f"wrote {stem}.json and {stem.name}_components.csv", file=sys.stderr)
     return 0
+
+
+def evaluate(bench, archs: list[str], table: dict[str, list], rules: dict[str, list]) -> dict:
+    """tau / rho of every component and fused rule on ``archs``."""
+    truth = bench.truth_for(archs)
+    out = {"components": {c: {d: rank_agreement(v, truth[d]) for d in bench.targets} for c, v in table.items()},
+           "rules": {}}
+    for rule, comps in rules.items():
+        fused = log_rank_sum({c: table[c] for c in comps})
+        out["rules"][rule] = {"components": comps, "agreement": {d: rank_agreement(fused, truth[d]) for d in bench.targets}}
+    return out
 
 
 def parse_rule(text: str, names: list[str]) -> tuple[str, list[str]]:
