@@ -83,7 +83,7 @@ def plot_ranks(path: Path, archs: list[str], scores: dict[str, list], truth: lis
         tau = rank_agreement(s, truth)["kendall_tau"]
         ax.set_title(f"{name}\n\u03c4={tau:.3f}" if tau is not None else name, fontsize=9)
         ax.set_xlabel("estimator rank")
-        ax.set_ylabel(f"{target} rank (200 ep)")
+        ax.set_ylabel(f"{target} rank (true accuracy)")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
