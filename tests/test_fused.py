@@ -107,3 +107,19 @@ def test_mote_search_with_the_fused_estimator(tmp_path, shared_data):
     fused = dict(zip([r["arch"] for r in recs], get_estimator("mote-z", components="landscape,speed,params")
                      .population_scores(recs)))
     assert fused[w["arch"]] == pytest.approx(w["score"]) == max(v for v in fused.values() if v is not None)
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_mote_pareto_uses_the_fused_score_as_its_accuracy_objective(tmp_path, shared_data):
+    args = ["pareto", "--space", "macro", "--objectives", "score,macs", "--estimator", "mote-z", "--profile", "tiny",
+            *sum((["--set", f"{k}={v}"] for k, v in FAST.items()), []), "--set", "components=landscape,speed,params",
+            "--population", "4", "--generations", "1", "--proxy-data", str(shared_data / "proxy_cifar100_10"),
+            "--runs-dir", str(tmp_path), "--name", "p", "--quiet"]
+    assert main(args) == 0
+    front = json.loads((tmp_path / "p" / "summary.json").read_text())["front"]
+    from mobile_mote.store import SearchStore
+    with SearchStore(tmp_path / "p" / "search.db", readonly=True) as st:
+        recs = st.run_records("p")
+    fused = dict(zip([r["arch"] for r in recs], get_estimator("mote-z", components="landscape,speed,params")
+                     .population_scores(recs)))
+    assert front and all(p["score"] == pytest.approx(fused[p["arch"]]) and p["score"] <= 0 for p in front)
