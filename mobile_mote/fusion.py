@@ -6,8 +6,11 @@ score is ``sum_c log(rank_c / N)``: 0 for a network best on every component, ver
 that is last on any. Nothing is fitted to benchmark accuracies; the score depends only on the
 population, so it is recomputed whenever the population changes (``fuse`` over the current pool).
 
-A network missing a component (a failed or non-finite term) gets no fused score (None): a rank
-invented for it would move every other network's score.
+A component that came out non-finite for a network ("flagged": a zero-cost proxy of a network whose
+output ignores its input, a training run that diverged) is that network's worst possible value: it
+enters as -inf and ranks last (ties share their mean rank). A component that is missing altogether (a
+failed estimate: nothing is known) gives the network no fused score (None): a rank invented for it
+would move every other network's score.
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ def log_rank_sum(columns: Mapping[str, Sequence[float | None]]) -> list[float | 
 
 
 def _finite(v) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+    """Rankable: a number, ±inf included (-inf: the worst value), not NaN and not missing."""
+    return v is not None and isinstance(v, (int, float)) and not math.isnan(v)
 
 
 def read_component_table(path: str | Path, components: Sequence[str] | None = None) -> tuple[list[str], dict[str, list]]:
@@ -105,11 +109,14 @@ def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | N
 
 
 def record_components(record: Mapping) -> dict[str, float | None]:
-    """A record's components, each higher = better: its score under its estimator's name, and for
-    MOTE also ``mote``, ``landscape`` and ``speed`` (the terms are losses, so negated)."""
-    if record.get("status") not in ("ok", "flagged"):
+    """A record's components, each higher = better: its score under its estimator's name (-inf when it
+    was flagged non-finite), and for MOTE also ``mote``, ``landscape`` and ``speed`` (the terms are
+    losses, so negated)."""
+    status = record.get("status")
+    if status not in ("ok", "flagged"):
         return {}
-    out = {record["estimator"]: record.get("score")}
+    score = record.get("score")
+    out = {record["estimator"]: -math.inf if status == "flagged" and score is None else score}
     terms = record.get("terms") or {}
     if "landscape" in terms:
         out["landscape"] = -terms["landscape"]

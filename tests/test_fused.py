@@ -42,6 +42,10 @@ def test_population_scores_are_the_log_rank_sum_of_the_components():
     recs = [{"status": "ok", "score": -1.0, "terms": {"components": {"landscape": l, "speed": s}}}
             for l, s in [(-3.0, -1.0), (-1.0, -2.0), (-2.0, -3.0)]]
     recs.append({"status": "failed", "score": None, "terms": {}})
+    flagged = {"status": "ok", "score": -1.0, "terms": {"components": {"landscape": -9.0, "speed": None},
+                                                         "proxies": {"speed": {"status": "flagged"}}}}
+    assert get_estimator("mote-z", components="landscape,speed").population_scores(recs[:3] + [flagged])[3] == \
+        pytest.approx(2 * np.log(1 / 4))  # worst on both: the flagged component ranks last
     got = est.population_scores(recs)
     assert got[:3] == pytest.approx(log_rank_sum({"l": [-3.0, -1.0, -2.0], "s": [-1.0, -2.0, -3.0]}))
     assert got[3] is None

@@ -25,6 +25,9 @@ def test_fused_score_depends_on_the_population_and_skips_missing():
     assert full[1] != part[1]  # the same value, another pool, another fused score
     got = log_rank_sum({"a": [1.0, None, 3.0], "b": [2.0, 1.0, float("nan")]})
     assert got[1] is None and got[2] is None and got[0] == pytest.approx(0.0)
+    # -inf (a flagged, non-finite component) is the worst value: it ranks last instead of dropping out
+    worst = log_rank_sum({"a": [float("-inf"), 2.0, 3.0], "b": [1.0, 2.0, 3.0]})
+    assert worst == pytest.approx(log_rank_sum({"a": [0.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}))
 
 
 def test_unequal_columns_are_refused():
@@ -36,6 +39,7 @@ def test_record_components_negates_mote_terms():
     rec = {"estimator": "mote", "status": "ok", "score": -3.0, "terms": {"landscape": 5.0, "speed": 2.0}}
     assert record_components(rec) == {"mote": -3.0, "landscape": -5.0, "speed": -2.0}
     assert record_components({"estimator": "synflow", "status": "failed", "score": None}) == {}
+    assert record_components({"estimator": "naswot", "status": "flagged", "score": None}) == {"naswot": -math.inf}
 
 
 def test_mote_fuse_cli(tmp_path, capsys):

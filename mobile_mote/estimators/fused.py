@@ -51,12 +51,22 @@ class FusedMOTE(MOTE):
             rec = est.estimate(space, arch, data, seed, device)
             terms["proxies"][name] = {"score": rec.score, "seconds": rec.seconds, "status": rec.status,
                                       "error": rec.error, "config_hash": rec.config_hash}
-            comps[name] = rec.score
+            comps[name] = rec.score  # None when flagged (non-finite) or failed; see population_scores
         terms["components"] = comps
         return score, terms
 
     def population_scores(self, records: list[dict]) -> list[float | None]:
         from ..fusion import log_rank_sum
-        cols = {c: [((r.get("terms") or {}).get("components") or {}).get(c) if r.get("status") == "ok" else None
-                    for r in records] for c in self.components}
+        cols = {c: [self._component(r, c) for r in records] for c in self.components}
         return log_rank_sum(cols)
+
+    @staticmethod
+    def _component(record: dict, name: str) -> float | None:
+        """One component of a record; a proxy flagged non-finite is its worst value (-inf: ranks last)."""
+        if record.get("status") != "ok":
+            return None
+        terms = record.get("terms") or {}
+        value = (terms.get("components") or {}).get(name)
+        if value is None and (terms.get("proxies") or {}).get(name, {}).get("status") == "flagged":
+            return float("-inf")
+        return value
