@@ -8,8 +8,8 @@ a. speed    seconds per NB201 cell at paper settings on 16 fixed cells: each of 
             CUDA-graph step, one candidate at a time or W workers on the device) vs a plain DataLoader
             fp32 loop, same cells, same run; each mode under a time cap (the cells it finished are named)
 b. nb201    Kendall tau at paper settings on >= 300 seeded cells of NB201's development split: mote, its
-            two terms, tse and early_stop_acc (read off MOTE's run), and the fused score (MOTE's terms +
-            jacov, naswot, zico, synflow, as mote-z ranks them) against C10 / C100 / IN16
+            two terms, tse and early_stop_acc (read off MOTE's run), four proxies, and the fused score
+            (mote-z's default components, ranked as mote-z ranks them) against C10 / C100 / IN16
 c. released rank agreement of our per-cell MOTE and terms with the released values on those cells
 d. macro    tau of MOTE at paper settings on >= 200 NAS-Bench-Macro networks, beside FLOPs
 e. retrain  images/s of the recipe step vs a plain loop, mobilenetv2_100 and mobilenetv3_large_100 at 224,
@@ -50,7 +50,11 @@ SETTINGS = {
             "search_space": "macro", "search_flops": "50M"},
 }
 PROXIES = ("jacov", "naswot", "zico", "synflow")
-FUSED = ("landscape", "speed", *PROXIES)
+
+
+def _fused_components() -> tuple[str, ...]:
+    from mobile_mote.estimators.fused import FusedConfig
+    return tuple(FusedConfig().components.split(","))
 STAGES = ("speed", "nb201", "released", "macro", "retrain", "search")
 
 
@@ -200,20 +204,18 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
     ok = [r for r in mote if r["status"] == "ok"]
     refit, boxcox = rescore_population(ok, est, "fit") if len(ok) >= 3 else (ok, None)
     by = {r["arch"]: r for r in refit}
-    cells = [a for a in done if a in by and all(any(p["arch"] == a and p["status"] == "ok" for p in proxies[n])
-                                                 for n in PROXIES)]
-    comps = {a: record_components(by[a]) for a in cells}
-    for n in PROXIES:
-        for p in proxies[n]:
-            if p["arch"] in comps:
-                comps[p["arch"]][n] = p["score"]
+    # a flagged proxy (non-finite: the network ignores its input) is its worst value; a failed one is unknown
+    known = {n: {p["arch"]: record_components(p).get(n) for p in proxies[n]} for n in PROXIES}
+    cells = [a for a in done if a in by and all(known[n].get(a) is not None for n in PROXIES)]
+    comps = {a: {**record_components(by[a]), **{n: known[n][a] for n in PROXIES}} for a in cells}
     scores = {"mote": [by[a]["score"] for a in cells],
               "mote: landscape term": [comps[a]["landscape"] for a in cells],
               "mote: speed term": [comps[a]["speed"] for a in cells],
               "tse": [-by[a]["terms"]["tse"] for a in cells],
               "early_stop_acc": [by[a]["terms"].get("test_acc_bn", by[a]["terms"].get("train_acc_bn")) for a in cells],
               **{n: [comps[a][n] for a in cells] for n in PROXIES}}
-    scores["fused (mote-z: " + "+".join(FUSED) + ")"] = log_rank_sum({c: [comps[a][c] for a in cells] for c in FUSED})
+    fused = _fused_components()
+    scores["fused (mote-z: " + "+".join(fused) + ")"] = log_rank_sum({c: [comps[a][c] for a in cells] for c in fused})
     taus = {}
     for d in ("cifar10", "cifar100", "imagenet16"):
         truth = load_benchmark(bench_csv, "nb201", d).truth_for(cells)[d]
