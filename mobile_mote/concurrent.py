@@ -24,8 +24,9 @@ def check_workers(estimator, workers: int) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise InputError(f"--workers-per-device {workers!r}; accepted: a whole number, 1 or more")
     if workers > 1 and not getattr(estimator, "thread_safe", False):
-        raise InputError(f"--workers-per-device {workers}: estimator {estimator.name!r} draws from torch's global "
-                         "RNG while scoring, so it runs one candidate at a time; accepted with mote, tse, early_stop_acc")
+        raise InputError(f"--workers-per-device {workers}: estimator {estimator.name!r} runs one candidate at a time "
+                         "(the zero-cost proxies draw from torch's global RNG while scoring); accepted with mote, tse, "
+                         "early_stop_acc")
     return workers
 
 

@@ -172,6 +172,13 @@ CASES = {
                            "--imagefolder", "{in}/emptydir", "--output", "out", "--threads", "0"], "--threads 0"),
     "latency-threads-0": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--device", "cpu",
                            "--threads", "0"], "--threads 0"),
+    # several candidates per device, fusion
+    "search-workers-0": (SEARCH + ["--workers-per-device", "0"], "--workers-per-device 0"),
+    "score-workers-proxy": (SYNFLOW + ["--workers-per-device", "2"], "one candidate at a time"),
+    "pareto-workers-params": (PARETO + ["--workers-per-device", "3"], "one candidate at a time"),
+    "search-mote-z-components": (["search", "--space", "nb201", "--estimator", "mote-z", "--set", "components=tse",
+                                  *TINY], "components 'tse'"),
+    "fuse-missing-table": (["fuse", "--table", "{in}/none.csv", "--out", "fused.csv"], "does not exist"),
     # proxy data
     "proxy-no-images": (SYNFLOW + ["--proxy-data", "{in}/empty.npz"], "holds no images"),
     "proxy-provenance-not-json": (SYNFLOW + ["--proxy-data", "{in}/prov.npz"], "prov.json"),

@@ -227,7 +227,7 @@ def _remove_empty(folders: list[Path]) -> None:
             d.rmdir()
 
 
-def _make_folder(d: Path, what: str) -> list[Path]:
+def _make_folder(d: Path, what: str, hint: str = "choose a writable location") -> list[Path]:
     """Make ``d`` (and its parents); the folders this call created, deepest first."""
     created = []
     p = d
@@ -238,20 +238,15 @@ def _make_folder(d: Path, what: str) -> list[Path]:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         _remove_empty(created)
-        raise InputError(f"cannot create {what} {d}: {e.strerror}; choose a writable location") from None
+        raise InputError(f"cannot create {what} {d}: {e.strerror}; {hint}") from None
     return created
 
 
 def _prepare_run_dir(spec: RunSpec) -> tuple[Path, list[Path]]:
     """The run folder, made writable, and the folders this call created (deepest first)."""
     d = spec.run_dir
-    created = []
-    p = d
-    while not p.exists() and p != p.parent:
-        created.append(p)
-        p = p.parent
+    created = _make_folder(d, "the run folder", "choose a writable --runs-dir")
     try:
-        d.mkdir(parents=True, exist_ok=True)
         probe = d / ".write_probe"
         probe.write_text("")
         probe.unlink()
