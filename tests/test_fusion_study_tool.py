@@ -71,3 +71,22 @@ def test_rule_chosen_on_the_first_networks_and_reported_on_the_rest(tool, tmp_pa
     chosen_cells = {c["arch"] for c in res["cells"]}
     assert len(chosen_cells) == res["n"] and archs[1] not in chosen_cells  # the first ones chose the rule
     assert tool.main(argv[:-4] + ["--select-on", "500", "--out-dir", str(tmp_path)]) == 2
+    sel_cells = (tmp_path / "macro_fusion_s_selection_cells.txt").read_text().split()
+    assert len(sel_cells) == 10 and not set(sel_cells) & chosen_cells and archs[1] in sel_cells
+
+
+def test_excluded_networks_leave_every_figure_and_stay_in_the_table(tool, tmp_path):
+    archs = list(get_space("macro").enumerate())[:40:2]
+    _records(tmp_path, archs)
+    (tmp_path / "ex.txt").write_text("\n".join(archs[2:6]) + "\n")
+    out = tmp_path / "table.csv"
+    argv = ["--space", "macro", "--records", str(tmp_path / "r"), "--components", "landscape,synflow",
+            "--exclude", str(tmp_path / "ex.txt"), "--table-out", str(out), "--out-dir", str(tmp_path), "--tag", "x"]
+    assert tool.main(argv) == 0
+    res = json.loads((tmp_path / "macro_fusion_x.json").read_text())
+    assert res["n"] == len(archs) - 1 - 4 and res["excluded"] == 4
+    assert not {c["arch"] for c in res["cells"]} & set(archs[2:6])
+    rows = [ln.split(",") for ln in out.read_text().splitlines()]
+    assert rows[0] == ["arch", "landscape", "synflow"] and len(rows) == 1 + len(archs)
+    assert rows[1][0] == archs[0] and rows[1][2] == ""  # the failed synflow record: an empty cell
+    assert tool.main(argv[:-4] + ["--exclude", str(tmp_path / "nope.txt"), "--out-dir", str(tmp_path)]) == 2

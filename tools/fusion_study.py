@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,8 @@ from mobile_mote.correlation import rank_agreement, read_jsonl  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
 from mobile_mote.fusion import log_rank_sum, record_components  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
-from search_spaces import get_space  # noqa: E402
+from mobile_mote.scoring import read_arch_file  # noqa: E402
+from search_spaces import ArchError, get_space  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 MOTE_PARTS = ("mote", "landscape", "speed")
@@ -54,6 +56,10 @@ def parse_args(argv=None):
     p.add_argument("--select-on", type=int, default=None, metavar="N",
                    help="choose the rule with the best mean tau over the targets on the first N networks and "
                    "report every rule on the rest (never used to choose)")
+    p.add_argument("--exclude", default=None, metavar="FILE", help="leave these networks out of every figure (one "
+                   "architecture per line, e.g. the selection cells another run wrote); they stay in --table-out")
+    p.add_argument("--table-out", default=None, metavar="CSV", help="also write every network of the records with "
+                   "every component (empty where it was not computed): the table `mote fuse` reads")
     p.add_argument("--benchmark", default=None)
     p.add_argument("--tag", default="run", help="names the outputs: <space>_fusion_<tag>.json and _components.csv")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
@@ -69,10 +75,12 @@ def main(argv=None) -> int:
         names = [c.strip() for c in args.components.split(",") if c.strip()]
         rules = {"all": names, **dict(parse_rule(r, names) for r in args.rule)}
         order, columns, seconds = gather(space, Path(args.records), names, args.released)
-    except InputError as e:
+        excluded = {space.canonical(a) for a in read_arch_file(args.exclude)} if args.exclude else set()
+    except (InputError, ArchError) as e:
         print(f"fusion_study: error: {e}", file=sys.stderr)
         return 2
-    keep = [a for a in order if all(columns[c].get(a) is not None for c in names)]
+    keep = [a for a in order if a not in excluded and all(columns[c].get(a) is not None for c in names)]
+    n_excluded = sum(a in excluded and all(columns[c].get(a) is not None for c in names) for a in order)
     keep = keep[args.skip:]
     if args.first is not None:
         keep = keep[:args.first]
@@ -80,6 +88,8 @@ def main(argv=None) -> int:
         print(f"fusion_study: error: only {len(keep)} networks have every component; need 3 or more", file=sys.stderr)
         return 2
     table = {c: [columns[c][a] for a in keep] for c in names}
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if args.select_on is not None:
         if not 3 <= args.select_on <= len(keep) - 3:
             print(f"fusion_study: error: --select-on {args.select_on}; accepted: 3 to {len(keep) - 3} of the "
@@ -89,6 +99,7 @@ def main(argv=None) -> int:
         means = {r: float(np.mean([v["agreement"][d]["kendall_tau"] for d in bench.targets]))
                  for r, v in chosen_on["rules"].items()}
         chosen = max(means, key=means.get)
+        write_text(out_dir / f"{args.space}_fusion_{args.tag}_selection_cells.txt", "\n".join(keep[:args.select_on]) + "\n")
         keep = keep[args.select_on:]
         table = {c: v[args.select_on:] for c, v in table.items()}
         selection = {"networks": args.select_on, "by": "mean Kendall tau over the targets", "mean_tau": means,
@@ -97,17 +108,14 @@ def main(argv=None) -> int:
         selection = None
     result = evaluate(bench, keep, table, rules)
     result["selection"] = selection
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{args.space}_fusion_{args.tag}"
-    with open(f"{stem}_components.csv.tmp", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arch", *names])
-        for i, a in enumerate(keep):
-            w.writerow([a, *[repr(table[c][i]) for c in names]])
-    Path(f"{stem}_components.csv.tmp").replace(f"{stem}_components.csv")
+    write_table(Path(f"{stem}_components.csv"), keep, {c: dict(zip(keep, v)) for c, v in table.items()}, names)
+    if args.table_out:
+        write_table(Path(args.table_out), [a for a in order if any(columns[c].get(a) is not None for c in names)],
+                    columns, names)
     doc = {"provenance": provenance(), "space": args.space, "benchmark": str(bench_path), "truth": bench.truth_source,
            "records": args.records, "released": args.released, "n": len(keep), "skip": args.skip,
+           "exclude": args.exclude, "excluded": n_excluded, "table_out": args.table_out,
            "first": args.first, "seconds_per_network": seconds, "rule": "sum over components of log(rank / N)",
            **result, "cells": [{"arch": a, **{f"acc_{d}": v for d, v in zip(bench.targets, accs)}}
                                for a, accs in zip(keep, zip(*[bench.truth_for(keep)[d] for d in bench.targets]))]}
@@ -118,6 +126,16 @@ def main(argv=None) -> int:
     print(render(result, bench.targets, len(keep)))
     print(f"wrote {stem}.json and {stem.name}_components.csv", file=sys.stderr)
     return 0
+
+
+def write_table(path: Path, archs: list[str], columns: dict[str, dict], names: list[str]) -> None:
+    """arch plus one column per component; an empty cell where a network has no value."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["arch", *names])
+    for a in archs:
+        w.writerow([a, *["" if columns[c].get(a) is None else repr(columns[c][a]) for c in names]])
+    write_text(path, buf.getvalue())
 
 
 def evaluate(bench, archs: list[str], table: dict[str, list], rules: dict[str, list]) -> dict:
