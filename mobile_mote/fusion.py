@@ -111,13 +111,18 @@ def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | N
 def record_components(record: Mapping) -> dict[str, float | None]:
     """A record's components, each higher = better: its score under its estimator's name (-inf when it
     was flagged non-finite), and for MOTE also ``mote``, ``landscape`` and ``speed`` (the terms are
-    losses, so negated)."""
+    losses, so negated); a ``mote-z`` record adds every component it computed."""
     status = record.get("status")
     if status not in ("ok", "flagged"):
         return {}
     score = record.get("score")
-    out = {record["estimator"]: -math.inf if status == "flagged" and score is None else score}
+    name = record.get("estimator")
+    out = {name: -math.inf if status == "flagged" and score is None else score} if name else {}
     terms = record.get("terms") or {}
+    proxies = terms.get("proxies") or {}
+    for k, v in (terms.get("components") or {}).items():  # mote-z keeps its own; a flagged proxy ranks last
+        if k not in out:
+            out[k] = -math.inf if v is None and (proxies.get(k) or {}).get("status") == "flagged" else v
     if "landscape" in terms:
         out["landscape"] = -terms["landscape"]
     if "speed" in terms:

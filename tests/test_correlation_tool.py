@@ -67,3 +67,17 @@ def test_sample_from_a_split_file(tool, tmp_path, shared_data, capsys):
     assert cells[:3] == sample_from_file(str(split), get_space("macro"), 3, 0)  # a smaller n: a prefix
     assert tool.main(argv[:3] + ["9"] + argv[4:]) == 2
     assert "asked for 9" in capsys.readouterr().err
+
+
+def test_mote_z_trains_its_own_run_and_is_scored_over_the_sample(tool, tmp_path, shared_data):
+    from mobile_mote.fusion import log_rank_sum, record_components
+    argv = ["--space", "macro", "--profile", "tiny", "--no-plots", "--set", "epochs=1", "--set", "points=1",
+            "--set", "components=landscape,speed,synflow", "--n", "4", "--estimators", "mote,mote-z",
+            "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path), "--tag", "z"]
+    assert tool.main(argv) == 0
+    recs = [json.loads(x) for x in (tmp_path / "macro_correlation_z.mote-z.jsonl").read_text().splitlines()]
+    assert all("derived_from" not in r and "synflow" in r["terms"]["proxies"] for r in recs)
+    comps = [record_components(r) for r in recs]
+    want = log_rank_sum({c: [x[c] for x in comps] for c in ("landscape", "speed", "synflow")})
+    res = json.loads((tmp_path / "macro_correlation_z.json").read_text())
+    assert [c["scores"]["mote-z"] for c in res["cells"]] == pytest.approx(want)

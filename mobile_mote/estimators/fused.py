@@ -56,6 +56,10 @@ class FusedMOTE(MOTE):
         terms["components"] = comps
         return score, terms
 
+    def from_shared_run(self, record: dict) -> dict:
+        raise InputError("estimator 'mote-z' runs its proxies on the full network; it cannot be read off another "
+                         "estimator's training run")
+
     def population_scores(self, records: list[dict]) -> list[float | None]:
         from ..fusion import log_rank_sum
         cols = {c: [self._component(r, c) for r in records] for c in self.components}
@@ -63,11 +67,6 @@ class FusedMOTE(MOTE):
 
     @staticmethod
     def _component(record: dict, name: str) -> float | None:
-        """One component of a record; a proxy flagged non-finite is its worst value (-inf: ranks last)."""
-        if record.get("status") != "ok":
-            return None
-        terms = record.get("terms") or {}
-        value = (terms.get("components") or {}).get(name)
-        if value is None and (terms.get("proxies") or {}).get(name, {}).get("status") == "flagged":
-            return float("-inf")
-        return value
+        """One component of a record (``fusion.record_components``: a flagged proxy is -inf, it ranks last)."""
+        from ..fusion import record_components
+        return record_components(record).get(name) if record.get("status") == "ok" else None
