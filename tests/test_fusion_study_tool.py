@@ -90,3 +90,25 @@ def test_excluded_networks_leave_every_figure_and_stay_in_the_table(tool, tmp_pa
     assert rows[0] == ["arch", "landscape", "synflow"] and len(rows) == 1 + len(archs)
     assert rows[1][0] == archs[0] and rows[1][2] == ""  # the failed synflow record: an empty cell
     assert tool.main(argv[:-4] + ["--exclude", str(tmp_path / "nope.txt"), "--out-dir", str(tmp_path)]) == 2
+
+
+def test_committed_nb201_report_table_recomputes_its_figures():
+    """fused_nb201_components.csv is the seed-1 sample with our components; mote fuse on it gives the
+    committed τ of mote-z's rule on the cells never used to choose it."""
+    from pathlib import Path
+
+    from mobile_mote.fusion import log_rank_sum, read_component_table
+    from mobile_mote.scoring import sample_archs
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    archs, cols = read_component_table(results / "fused_nb201_components.csv")
+    assert archs == sample_archs("nb201", 1500, 1)
+    assert {"synflow", "jacov", "naswot", "zico", "mote", "landscape", "speed"} <= set(cols)
+    assert sum(v is not None for v in cols["mote"]) >= 150
+    res = json.loads((results / "nb201_fusion_report_mote150.json").read_text())
+    cells = [c["arch"] for c in res["cells"]]
+    rule = res["rules"]["motez"]["components"]
+    row = {a: i for i, a in enumerate(archs)}
+    fused = log_rank_sum({c: [cols[c][row[a]] for a in cells] for c in rule})
+    for target in ("cifar10", "cifar100", "imagenet16"):
+        tau = rank_agreement(fused, [c[f"acc_{target}"] for c in res["cells"]])["kendall_tau"]
+        assert tau == pytest.approx(res["rules"]["motez"]["agreement"][target]["kendall_tau"], abs=1e-12)
