@@ -6,9 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible'"
-# 1. the paper's Table 1 with real MOTE scores (shared store: each cell scored once)
-python tools/search_table.py --estimator mote --device cuda --seeds 10 --tag gpu_mote \
-    --work-dir runs/nb201_table_gpu
+# 1. the paper's Table 1 with real MOTE scores and with mote-z (a shared store per estimator: each cell
+#    scored once)
+for est in mote mote-z; do
+    python tools/search_table.py --estimator "$est" --device cuda --seeds 10 --tag "gpu_$est" \
+        --work-dir "runs/nb201_table_gpu_$est"
+done
 # 2. the NAS-Bench-Macro table: MOTE-NAS k=5/10, EF, RS over 10 seeds under 40M/50M/60M MACs, MOTE and mote-z
 for est in mote mote-z; do
     python tools/search_table.py --space macro --estimator "$est" --device cuda --seeds 10 \
