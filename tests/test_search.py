@@ -264,3 +264,19 @@ def test_latency_table_cells_are_checked(tmp_path, capsys, shared_data):
     (tmp_path / "latency_ms.csv").write_text("\n".join(lines[:100]).replace("n/a", "1.0") + "\n")
     assert main(argv) == 2
     assert "lists 99 of the 15625 architectures" in capsys.readouterr().err
+
+
+def test_nb201_cells_without_12_epoch_figures_rank_last_in_the_evaluation_stage(nb201_benchmark_csv):
+    """11 cells of the NB201 table have no 12-epoch columns; a top-k holding one must not crash the stage."""
+    import csv
+
+    from mobile_mote.benchmarks.nb201 import NB201Benchmark
+    with open(nb201_benchmark_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    bare = next(r["arch"] for r in rows if not r["cifar10_acc12"])
+    full = next(r["arch"] for r in rows if r["cifar10_acc12"])
+    bench = NB201Benchmark(nb201_benchmark_csv, "cifar10")
+    got = bench.short_training(bare)
+    assert got["accuracy"] is None and "no 12-epoch cifar10 accuracy" in got["error"] and got["seconds"] == 0.0
+    assert bench.short_training(full)["accuracy"] == pytest.approx(float(next(
+        r["cifar10_acc12"] for r in rows if r["arch"] == full)))
