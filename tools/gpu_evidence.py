@@ -50,12 +50,12 @@ SETTINGS = {
             "search_space": "macro", "search_flops": "50M"},
 }
 PROXIES = ("jacov", "naswot", "zico", "synflow")
+STAGES = ("speed", "nb201", "released", "macro", "retrain", "search")
 
 
 def _fused_components() -> tuple[str, ...]:
     from mobile_mote.estimators.fused import FusedConfig
     return tuple(FusedConfig().components.split(","))
-STAGES = ("speed", "nb201", "released", "macro", "retrain", "search")
 
 
 def _tool(name: str):
