@@ -9,7 +9,8 @@ terms, and cost time is the sensible choice with workers (see README).
 
 Only estimators that say ``thread_safe`` run here: the training estimators draw from torch's global
 RNG only while building the model, which ``build_seeded`` does under a lock; the zero-cost proxies draw
-from it while scoring, so they run one at a time.
+from it while scoring, so they run one at a time. ``step=graph`` runs with one worker only: PyTorch
+allows one CUDA-graph capture per process at a time and no other work on any thread during it.
 """
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def check_workers(estimator, workers: int) -> int:
         raise InputError(f"--workers-per-device {workers}: estimator {estimator.name!r} runs one candidate at a time "
                          "(the zero-cost proxies draw from torch's global RNG while scoring); accepted with mote, tse, "
                          "early_stop_acc")
+    if workers > 1 and getattr(getattr(estimator, "config", None), "step", None) == "graph":
+        # PyTorch captures one CUDA graph per process at a time, with no other work on any thread meanwhile
+        raise InputError(f"--workers-per-device {workers} with step=graph: CUDA graphs are captured one per process "
+                         "at a time; accepted: step=graph with 1 worker, or step=eager with several")
     return workers
 
 
@@ -52,7 +57,9 @@ class ConcurrentScoring:
         from .devices import resolve_device
         dev = torch.device(resolve_device(self.device))
         if self._pool is not None and dev.type == "cuda":
-            stream = self._stream(dev)
+            stream = self._stream(dev)  # this thread's own, made once and reused
+            # the shared data tensors were made on the default stream (prepare): wait for that work first
+            stream.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(stream):
                 rec = self.est.estimate(self.space, arch, self.data, self.seed, self.device).to_dict()
             stream.synchronize()

@@ -42,11 +42,14 @@ def test_static_step_reads_its_batch_from_fixed_buffers():
     assert st.static_x.data_ptr() == buf and torch.equal(st.static_x, x[4:8]) and not st.captured
 
 
-def test_step_mode_keeps_the_record_and_hash(small_data):
+def test_step_mode_keeps_the_score_and_has_its_own_hash(small_data):
     sp = get_space("macro")
     eager = get_estimator("mote", **FAST)
     graph = get_estimator("mote", **FAST, step="graph")
-    assert graph.config_hash() == eager.config_hash() and "step" not in graph.config_dict()
+    # capturable Adam and a captured step differ in the last bits (and wall time): their own records;
+    # the eager loop keeps the hash it had before ``step`` existed
+    assert graph.config_hash() != eager.config_hash() and graph.config_dict()["step"] == "graph"
+    assert "step" not in eager.config_dict()
     a = eager.estimate(sp, "12012012", small_data, seed=1)
     b = graph.estimate(sp, "12012012", small_data, seed=1)
     assert b.score == pytest.approx(a.score, rel=1e-5)
@@ -59,3 +62,22 @@ def test_unknown_step_is_one_line():
     with pytest.raises(ValueError, match="accepted: eager, graph"):
         train_epochs(torch.nn.Linear(3, 2), torch.randn(4, 3), torch.zeros(4, dtype=torch.long), 1, 2, 1e-3,
                      torch.Generator(), step="jit")
+
+
+def test_graph_step_with_several_workers_is_refused_in_one_line():
+    from mobile_mote.concurrent import ConcurrentScoring, check_workers
+    graph = get_estimator("mote", **FAST, step="graph")
+    assert check_workers(graph, 1) == 1 and check_workers(get_estimator("mote", **FAST), 4) == 4
+    with pytest.raises(InputError, match="step=graph") as e:
+        check_workers(graph, 2)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="one per process"):
+        ConcurrentScoring(get_space("macro"), graph, None, 0, "cpu", 3)
+
+
+def test_graph_step_with_several_workers_exits_2_from_the_cli(capsys):
+    from mobile_mote.cli import main
+    rc = main(["score", "--space", "macro", "--estimator", "mote", "--profile", "tiny", "--set", "step=graph",
+               "--workers-per-device", "2", "--arch", "12012012", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "step=graph" in err[0]

@@ -7,6 +7,7 @@ the initial and trained weights for the loss-landscape walk.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -24,12 +25,27 @@ class TrainRun:
     steps: int = 0
     samples_per_epoch: int = 0
     captured: bool = False  # whether a CUDA graph ran the full batches
+    capture_seconds: float = 0.0  # time spent capturing it, kept out of ``seconds``
 
 
 def _sync(device: torch.device) -> None:
     """Wait for this thread's stream only: concurrent workers (mobile_mote.concurrent) each have one."""
     if device.type == "cuda":
         torch.cuda.current_stream(device).synchronize()
+
+
+_LOCAL = threading.local()
+
+
+def _side_stream(device: torch.device):
+    """This thread's side stream on ``device``, made once and reused (never one per call from the shared pool)."""
+    streams = getattr(_LOCAL, "streams", None)
+    if streams is None:
+        streams = _LOCAL.streams = {}
+    key = torch.device(device).index if torch.device(device).index is not None else torch.cuda.current_device()
+    if key not in streams:
+        streams[key] = torch.cuda.Stream(device)
+    return streams[key]
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -82,6 +98,7 @@ class StaticStep:
         self.graph = None
         self.static_loss = None
         self.calls = 0
+        self.capture_seconds = 0.0  # the capture's wall time (not a training step): kept out of t_e
 
     @property
     def captured(self) -> bool:
@@ -97,7 +114,7 @@ class StaticStep:
         if not self.capture:
             return _eager_step(self.model, self.opt, self.static_x, self.static_y, self.amp)
         if self.calls <= self.WARMUP:
-            side = torch.cuda.Stream(self.x.device)
+            side = _side_stream(self.x.device)
             side.wait_stream(torch.cuda.current_stream(self.x.device))
             with torch.cuda.stream(side):
                 loss = _eager_step(self.model, self.opt, self.static_x, self.static_y, self.amp)
@@ -107,9 +124,11 @@ class StaticStep:
         self.opt.zero_grad(set_to_none=True)  # the captured backward allocates the gradients it writes
         dev = self.x.device
         current = torch.cuda.current_stream(dev)
-        # capture on this thread's stream (a worker's own), or on a fresh one: never on the default
-        # stream, and never on torch's one shared capture stream, which concurrent workers would share
-        stream = current if current != torch.cuda.default_stream(dev) else torch.cuda.Stream(dev)
+        _sync(dev)
+        t0 = time.perf_counter()
+        # capture on this thread's stream, or on its side stream: never on the default stream. One capture
+        # per process at a time (mobile_mote.concurrent refuses step=graph with several workers).
+        stream = current if current != torch.cuda.default_stream(dev) else _side_stream(dev)
         stream.wait_stream(current)
         with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
@@ -117,6 +136,8 @@ class StaticStep:
             loss.backward()
             self.opt.step()
         current.wait_stream(stream)
+        _sync(dev)
+        self.capture_seconds += time.perf_counter() - t0
         self.graph, self.static_loss = graph, loss
         graph.replay()  # capturing ran nothing: this batch trains now
         return loss
@@ -131,7 +152,9 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
     """Adam, cross-entropy, no augmentation; batch order from ``generator`` alone.
 
     ``step="graph"``: full batches go through a ``StaticStep`` (a CUDA graph on CUDA, the same
-    static-shape step eagerly elsewhere); ``"eager"``: every batch eagerly (the reference loop)."""
+    static-shape step eagerly elsewhere); ``"eager"``: every batch eagerly (the reference loop). The
+    capture itself is timed and left out of the epoch's seconds (``TrainRun.capture_seconds``); the
+    warm-up steps before it are real training steps and stay in."""
     if step not in STEPS:
         raise ValueError(f"step {step!r}; accepted: {', '.join(STEPS)}")
     device = x.device
@@ -141,7 +164,7 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
     opt = torch.optim.Adam(model.parameters(), lr=lr, capturable=graph and device.type == "cuda")
     static = StaticStep(model, opt, x, y, batch_size, amp) if graph else None
     n = x.shape[0]
-    losses, seconds, steps = [], [], 0
+    losses, seconds, steps, capture_total = [], [], 0, 0.0
     for _ in range(epochs):
         _sync(device)
         t0 = time.perf_counter()
@@ -160,9 +183,14 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
             seen += len(idx)
             steps += 1
         mean = (total / max(seen, 1)).item()  # also a sync point: the epoch's work is done
-        seconds.append(time.perf_counter() - t0)
+        capture = 0.0
+        if static is not None:  # the capture (once, in the first epoch) is no training: out of t_e
+            capture, static.capture_seconds = static.capture_seconds, 0.0
+            capture_total += capture
+        seconds.append(time.perf_counter() - t0 - capture)
         losses.append(mean)
-    return TrainRun(losses, seconds, init, _clone_state(model), steps, n, bool(static is not None and static.captured))
+    return TrainRun(losses, seconds, init, _clone_state(model), steps, n, bool(static is not None and static.captured),
+                    capture_total)
 
 
 @torch.no_grad()
