@@ -23,7 +23,8 @@ only); each record gets ``rank``, the process that scored it.
 
 Failures: a candidate that raises is a record with ``status="failed"``; an exception outside a candidate
 (a whole shard) turns the shard's remaining candidates into failed records, and the process still takes
-part in the gather, so the main process never waits for a worker that gave up. A worker that dies
+part in the gather (out of memory and CUDA errors: records marked ``device_error``, which the main process
+raises instead of storing), so the main process never waits for a worker that gave up. A worker that dies
 outright (killed, out of memory) makes the launcher (torchrun's agent) end every process.
 
 Single process (no launch, or ``--processes 1``): candidates are scored in place; no torch.distributed.
@@ -51,6 +52,7 @@ from search_spaces import get_space
 
 from .errors import InputError
 from .estimators import Estimate, get_estimator
+from .estimators.base import device_error_kind
 
 _STOP = "stop"
 _SCORE = "score"
@@ -196,7 +198,7 @@ class ParallelScorer:
                 recs = self._concurrent.score(archs)
             except Exception as e:
                 err = f"shard failed on rank {self.process_index}: {type(e).__name__}: {e}".splitlines()[0][:500]
-                recs = [self._failed(a, err) for a in archs]
+                recs = [self._failed(a, err, device_error=device_error_kind(e) is not None) for a in archs]
             for rec in recs:
                 rec["rank"] = self.process_index
             return list(zip(indices, recs))
@@ -217,26 +219,33 @@ class ParallelScorer:
         except Exception as e:  # the shard itself broke: the rest fail, the rank still gathers
             err = f"shard failed on rank {self.process_index}: {type(e).__name__}: {e}".splitlines()[0][:500]
             done = {i for i, _ in pairs}
-            pairs += [(i, self._failed(a, err)) for i, a in zip(indices, archs) if i not in done]
+            dev = device_error_kind(e) is not None
+            pairs += [(i, self._failed(a, err, device_error=dev)) for i, a in zip(indices, archs) if i not in done]
         return pairs
 
     def _score_one(self, arch: str) -> dict:
         t0 = time.perf_counter()
         try:
             rec = self.estimator.estimate(self.space, arch, self.data, seed=self.seed, device=self.device).to_dict()
-        except Exception as e:  # an invalid arch string, or an estimator bug outside _terms
-            rec = self._failed(arch, f"{type(e).__name__}: {e}", tb=traceback.format_exc(limit=3)[-2000:])
+        except Exception as e:  # an invalid arch string, an estimator bug outside _terms, or a DeviceError
+            rec = self._failed(arch, f"{type(e).__name__}: {e}", tb=traceback.format_exc(limit=3)[-2000:],
+                               device_error=device_error_kind(e) is not None)
             rec["seconds"] = time.perf_counter() - t0
         rec["rank"] = self.process_index
         return rec
 
-    def _failed(self, arch: str, error: str, tb: str | None = None, rank: int | None = None) -> dict:
+    def _failed(self, arch: str, error: str, tb: str | None = None, rank: int | None = None,
+                device_error: bool = False) -> dict:
+        """A failed record; ``device_error``: out of memory or a CUDA error, which the main process raises
+        (``score_candidates``) instead of storing, after every rank has gathered."""
         est = self.estimator
         rec = Estimate(space=self.space.name, arch=arch, estimator=est.name, score=None,
                        config=est.config_dict(), config_hash=est.config_hash(), seed=self.seed,
                        device=self.device, status="failed", error=error.splitlines()[0][:500] if error else error,
                        terms={"traceback": tb} if tb else {}).to_dict()
         rec["rank"] = self.process_index if rank is None else rank
+        if device_error:
+            rec["device_error"] = True
         return rec
 
 

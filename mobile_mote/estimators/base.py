@@ -2,8 +2,10 @@
 it gives about itself (needs_data, evaluation_keys, PROFILES / profile_options, OPTIONS)."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
+import sys
 import threading
 import time
 import traceback
@@ -54,6 +56,53 @@ def build_seeded(space, arch: str, seed: int, num_classes: int, reduced: bool, d
     return model.to(device)
 
 
+class DeviceError(RuntimeError):
+    """Out of memory or a CUDA error that outlived its retries: a fault of the device or of the run, not of
+    the candidate, so it is raised instead of becoming the candidate's failed record (a store would keep
+    that for good). The run stops; ``--resume`` scores the candidate again."""
+
+
+# how many times a candidate is scored again after out-of-memory or a CUDA error (memory freed between)
+DEVICE_RETRIES = 2
+_CUDA_MARKERS = ("cuda error", "cuda driver error", "cudnn_status", "cudnn error", "cublas_status", "cufft_",
+                 "cusolver", "nccl", "captures underway", "stream is capturing", "cudaerror", "cuda graph",
+                 "illegal memory access", "device-side assert")
+
+
+def device_error_kind(e: BaseException) -> str | None:
+    """``"oom"``, ``"cuda"`` or ``"device"`` (already a DeviceError) for a device failure; None for an
+    error of the candidate itself (a bad architecture, a non-finite loss, a bug)."""
+    if isinstance(e, DeviceError):
+        return "device"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        for name in ("OutOfMemoryError",):
+            cls = getattr(torch.cuda, name, None) or getattr(torch, name, None)
+            if isinstance(cls, type) and isinstance(e, cls):
+                return "oom"
+        acc = getattr(torch, "AcceleratorError", None)
+        if isinstance(acc, type) and isinstance(e, acc):
+            return "cuda"
+    if not isinstance(e, RuntimeError):
+        return None
+    msg = str(e).lower()
+    if "out of memory" in msg:
+        return "oom"
+    return "cuda" if any(k in msg for k in _CUDA_MARKERS) else None
+
+
+def _release_device_memory(attempt: int) -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        try:
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+        except Exception:  # a sticky CUDA error: the retry will say so
+            pass
+    time.sleep(0.5 * attempt)  # other workers on the device may finish and free theirs
+
+
 def device_name(device) -> str:
     """The record's name for ``device`` (``cpu``, ``cuda:<GPU model>``, ``mps``). It runs before the
     estimate's per-candidate error handling, so a device this machine lacks is a one-line InputError."""
@@ -72,7 +121,8 @@ class Estimator:
     """Subclasses set ``Config`` (a dataclass) and implement ``_terms``.
 
     ``_terms(space, arch, data, seed, device)`` returns (score, terms): score higher-is-better,
-    terms the raw values. Any exception becomes a failed record; the run goes on.
+    terms the raw values. Any exception becomes a failed record and the run goes on, except out of
+    memory and CUDA errors: those are tried again (``DEVICE_RETRIES``), then raised as ``DeviceError``.
 
     What the search layer may ask of a class without making one:
 
@@ -143,18 +193,35 @@ class Estimator:
         rec = Estimate(space=space.name, arch=arch, estimator=self.name, score=None,
                        config=self.config_dict(), config_hash=self.config_hash(), seed=seed,
                        device=device_name(device))
-        try:
-            score, terms = self._terms(space, arch, data, seed, device)
-            rec.terms = terms
-            if score is None or not math.isfinite(score):
-                rec.status, rec.error = "flagged", f"non-finite score {score!r}"
-                rec.score = None
-            else:
-                rec.score = float(score)
-        except Exception as e:  # one bad candidate never ends the run
-            rec.status = "failed"
-            rec.error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-            rec.terms = {"traceback": traceback.format_exc(limit=3)[-2000:]}
+        retries = 0
+        while True:
+            try:
+                score, terms = self._terms(space, arch, data, seed, device)
+                rec.terms = terms
+                if score is None or not math.isfinite(score):
+                    rec.status, rec.error = "flagged", f"non-finite score {score!r}"
+                    rec.score = None
+                else:
+                    rec.score = float(score)
+                break
+            except Exception as e:  # one bad candidate never ends the run; a device failure is no candidate's
+                kind = device_error_kind(e)
+                if kind == "device":
+                    raise
+                if kind is not None:
+                    if retries >= DEVICE_RETRIES:
+                        msg = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                        raise DeviceError(f"{kind} on {device} scoring {arch} with {self.name} "
+                                          f"({retries + 1} tries): {msg}") from e
+                else:
+                    rec.status = "failed"
+                    rec.error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+                    rec.terms = {"traceback": traceback.format_exc(limit=3)[-2000:]}
+                    break
+            retries += 1  # out of the except block: the failed attempt's frames and tensors are released
+            _release_device_memory(retries)
+        if retries and isinstance(rec.terms, dict):
+            rec.terms["device_retries"] = retries
         rec.seconds = time.perf_counter() - t0
         return rec
 

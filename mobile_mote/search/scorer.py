@@ -54,7 +54,9 @@ def score_candidates(store, scorer, space, costs, archs: list[str], config_hash:
     claimant lives. Not covered: a claimant on another host still scoring after that time (then both
     score it; the first ``ok`` record stays), and code older than store schema 2 (it refuses such a
     store). Records come back stored-first, then in the order of ``archs``, whoever scored them; a
-    candidate another scorer stored counts as read back, not as scored now."""
+    candidate another scorer stored counts as read back, not as scored now. Out of memory and CUDA errors
+    (``DeviceError``, or a record marked ``device_error`` by another rank) are raised, never stored: the
+    candidates scored beside them are stored, the claims given back, and ``--resume`` goes on from there."""
     cached = store.get_many(space.name, archs, config_hash, seed)
     todo = [a for a in dict.fromkeys(archs) if a not in cached]
     got: dict[str, dict] = {}
@@ -67,9 +69,15 @@ def score_candidates(store, scorer, space, costs, archs: list[str], config_hash:
             claimed, stored, held = store.claim(space.name, pending, config_hash, seed, chunk)
             got.update(stored)
             if claimed:
-                recs = [with_costs(r, space, costs) for r in scorer.score(claimed)]
+                recs = scorer.score(claimed)
                 if len(recs) != len(claimed):
                     raise RuntimeError(f"the scorer returned {len(recs)} records for {len(claimed)} candidates")
+                lost = [r for r in recs if r.get("device_error")]
+                if lost:  # out of memory / a CUDA error on another rank: never stored as the candidate's failure
+                    store.put_many([with_costs(r, space, costs) for r in recs if not r.get("device_error")])
+                    from ..estimators import DeviceError
+                    raise DeviceError(f"{len(lost)} candidate(s) lost to the device: {lost[0].get('error')}")
+                recs = [with_costs(r, space, costs) for r in recs]
                 store.put_many(recs)  # and drops their claims
                 got.update(zip(claimed, recs))
                 n_scored += len(recs)
