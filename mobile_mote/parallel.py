@@ -64,6 +64,25 @@ def is_launched() -> bool:
     return any(k in os.environ for k in _ENV_WORLD)
 
 
+# How long a rank waits in a collective (torch.distributed's timeout; NCCL's default is 10 minutes). The
+# other ranks wait in a broadcast while the main process works alone (a search's evaluation stage, its
+# outputs), which can take hours at paper settings; MOTE_PG_TIMEOUT_S overrides it.
+PROCESS_GROUP_TIMEOUT_S = 48 * 3600
+
+
+def process_group_timeout():
+    """The collectives' timeout, a ``datetime.timedelta`` (``MOTE_PG_TIMEOUT_S`` seconds if set)."""
+    from datetime import timedelta
+    raw = os.environ.get("MOTE_PG_TIMEOUT_S", "").strip()
+    try:
+        seconds = float(raw) if raw else PROCESS_GROUP_TIMEOUT_S
+    except ValueError:
+        raise InputError(f"MOTE_PG_TIMEOUT_S={raw!r}; accepted: seconds, a positive number") from None
+    if not seconds > 0:
+        raise InputError(f"MOTE_PG_TIMEOUT_S={raw!r}; accepted: seconds, a positive number")
+    return timedelta(seconds=seconds)
+
+
 def _make_state():
     import torch
     from accelerate import PartialState
@@ -72,7 +91,9 @@ def _make_state():
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     # Under a --multi_gpu launch without CUDA, PartialState() would see no backend and give every
     # process DistributedType.NO; cpu=True gives MULTI_CPU over gloo. Not launched: plain PartialState.
-    return PartialState(cpu=world > 1 and not torch.cuda.is_available())
+    if world > 1:  # init_process_group's timeout: waiting ranks outlive the main process's lone phases
+        return PartialState(cpu=not torch.cuda.is_available(), timeout=process_group_timeout())
+    return PartialState(cpu=False)
 
 
 def lpt_shards(costs: Sequence[float], n: int) -> list[int]:

@@ -180,3 +180,30 @@ def test_launch_command_shapes():
     gpu = launch_command(2, ["search"], cpu=False)
     assert gpu[0] == sys.executable and "--num_cpu_threads_per_process" not in gpu
     assert launch_command(1, ["search", "--processes", "1"], cpu=False) == [sys.executable, "-m", "mobile_mote", "search"]
+
+
+def test_launched_ranks_get_a_long_collective_timeout(monkeypatch):
+    """Ranks wait in a broadcast while the main process works alone: NCCL's 10-minute default would end them."""
+    from datetime import timedelta
+
+    import accelerate
+
+    from mobile_mote import parallel
+    from mobile_mote.errors import InputError
+    seen = {}
+
+    class FakeState:
+        _shared_state: dict = {}
+
+        def __init__(self, **kw):
+            seen.update(kw)
+    monkeypatch.setattr(accelerate, "PartialState", FakeState)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MOTE_PG_TIMEOUT_S", raising=False)
+    parallel._make_state()
+    assert seen["timeout"] == timedelta(seconds=parallel.PROCESS_GROUP_TIMEOUT_S) >= timedelta(hours=24)
+    monkeypatch.setenv("MOTE_PG_TIMEOUT_S", "90")
+    assert parallel.process_group_timeout() == timedelta(seconds=90)
+    monkeypatch.setenv("MOTE_PG_TIMEOUT_S", "soon")
+    with pytest.raises(InputError, match="MOTE_PG_TIMEOUT_S"):
+        parallel.process_group_timeout()

@@ -217,3 +217,26 @@ def test_bad_input_exits_2_as_a_process(data, tmp_path):
                            "--train-shards", data["train"], "--output", str(tmp_path / "o")],
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_bn_statistics_are_averaged_over_the_ranks(monkeypatch):
+    """Before validation every rank holds the ranks' mean BN running statistics (timm's --dist-bn reduce)."""
+    import torch
+    import torch.distributed as dist
+
+    from train.loop import distribute_bn
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    bn = model[1]
+    bn.running_mean.fill_(1.0)
+    bn.running_var.fill_(3.0)
+    reduced = []
+
+    def all_reduce(t, op=None):  # two ranks: this one and one whose statistics are 3.0 / 5.0
+        reduced.append(t)
+        t += 2.0
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    distribute_bn(model, 1)
+    assert not reduced
+    distribute_bn(model, 2)
+    assert len(reduced) == 2 and bn.num_batches_tracked.item() == 0  # the counter is left alone
+    assert torch.allclose(bn.running_mean, torch.full((4,), 1.5)) and torch.allclose(bn.running_var, torch.full((4,), 2.5))

@@ -227,6 +227,18 @@ def _tensorboard(path: Path, enabled: bool):
 
 # ------------------------------------------------------------------------------------ validation
 
+def distribute_bn(model, world: int) -> None:
+    """BatchNorm running means and variances averaged over the ``world`` ranks (timm's ``--dist-bn reduce``):
+    each rank's buffers saw only its own batches since DDP last broadcast rank 0's."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+    for name, buf in model.named_buffers():
+        if name.endswith(("running_mean", "running_var")) and buf.is_floating_point():
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf /= world
+
+
 @torch.no_grad()
 def evaluate(acc, model, ema_model, loader, channels_last: bool = False) -> dict:
     """Top-1/top-5 of ``model`` (and ``ema_model``) over this rank's share; one gather at the end.
@@ -338,7 +350,13 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
     # -- processes ----------------------------------------------------------------------------------
     cuda = torch.cuda.is_available()
     amp = "bf16" if cuda and recipe.get("amp", True) else "no"
-    acc = Accelerator(cpu=not cuda, mixed_precision=amp, gradient_accumulation_steps=int(grad_accum))
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: the fastest kernels, as timm's train.py
+    from accelerate.utils import InitProcessGroupKwargs
+
+    from mobile_mote.parallel import process_group_timeout
+    acc = Accelerator(cpu=not cuda, mixed_precision=amp, gradient_accumulation_steps=int(grad_accum),
+                      kwargs_handlers=[InitProcessGroupKwargs(timeout=process_group_timeout())])
     acc.wait_for_everyone()  # every rank has checked the output folder before the main one writes to it
     main, rank, world = acc.is_main_process, acc.process_index, acc.num_processes
     channels_last = acc.device.type == "cuda"
@@ -523,6 +541,9 @@ def retrain(recipe, model, train_data=None, val_data=None, output_dir="retrain",
             saved_now = _save_checkpoint(acc, out, state(epoch, in_epoch))
             last_saved = step
         if val_loader is not None:
+            distribute_bn(raw_model, world)  # every rank validates (and rank 0 saves) the ranks' mean statistics
+            if ema is not None:
+                distribute_bn(ema.module, world)
             last_val = evaluate(acc, raw_model, ema.module if ema is not None else None, val_loader, channels_last)
             if saved_now is not None and main:
                 _record_val(saved_now, last_val)

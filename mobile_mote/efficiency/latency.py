@@ -13,6 +13,7 @@ few networks (one per per-block choice) cover every key.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import tempfile
@@ -74,17 +75,20 @@ def time_callable(fn, x, device="cpu", warmup: int = 10, repeats: int = 50) -> l
     """Per-call milliseconds of ``fn(x)``; CUDA runs are timed with events and synchronised."""
     import torch
     dev = torch.device(device)
-    with torch.inference_mode():
+    ctx = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    with torch.inference_mode(), ctx:
         for _ in range(warmup):
             fn(x)
         out = []
         if dev.type == "cuda":
+            # events made on the model's device (the context above) and recorded on its stream, not device 0's
+            stream = torch.cuda.current_stream(dev)
             torch.cuda.synchronize(dev)
             for _ in range(repeats):
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
+                start.record(stream)
                 fn(x)
-                end.record()
+                end.record(stream)
                 end.synchronize()
                 out.append(float(start.elapsed_time(end)))
         else:
