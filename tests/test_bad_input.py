@@ -298,6 +298,15 @@ CASES = {
     "show-not-a-run": (["show", "runs/old"], "not a search run"),
     "make-rd-preset-and-labels": (["make-rd", "--source", "imagefolder", "--root", "{in}/emptydir", "--out",
                                    "rd.npz", "--preset", "cifar100_r10", "--labels", "a,b"], "exclude"),
+    # issue 22: a run name is one folder name under --runs-dir, for every command that takes --name
+    "search-name-parent": (SEARCH + ["--name", "../../elsewhere"], "path separator"),
+    "search-name-absolute": (SEARCH + ["--name", "{in}/x"], "path separator"),
+    "search-name-dotdot": (SEARCH + ["--name", ".."], "starts with a dot"),
+    "search-name-hidden": (SEARCH + ["--name", ".hidden"], "starts with a dot"),
+    "search-name-two-lines": (SEARCH + ["--name", "a\nb"], "several lines"),
+    "search-name-backslash": (SEARCH + ["--name", "a\\b"], "path separator"),
+    "pareto-name-parent": (PARETO + ["--name", "../elsewhere"], "path separator"),
+    "pareto-name-absolute": (PARETO + ["--name", "{in}/x"], "path separator"),
 }
 
 

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from ..efficiency import Constraint, check_achievable, make_costs
 from ..errors import InputError
-from .spec import RunSpec
+from .spec import RunSpec, check_run_name
 
 
 class RunContext:
@@ -21,6 +21,7 @@ class RunContext:
         # The device first (banana, cuda without a GPU: one line, no run state). Without torch here, so
         # later input errors stay quick; what needs torch (auto on a GPU machine) launch_run asks in full.
         spec.device = resolve_device(spec.device, import_torch=False)
+        check_run_name(spec.name)  # runs/<name> stays inside the runs folder
         self.spec = spec
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.space = get_space(spec.space)

@@ -14,6 +14,22 @@ from .algorithms import SearchConfig
 from .nsga import ParetoConfig
 
 
+def check_run_name(name) -> None:
+    """InputError unless ``name`` is one folder name inside the runs folder: not empty, one line, no
+    path separator, no leading dot (so neither ``.`` nor ``..``), at most 200 characters."""
+    from ..errors import InputError
+    text = str(name)
+    bad = ("is empty" if not text.strip() else
+           "spans several lines" if any(ch in text for ch in "\n\r\v\f\x85\u2028\u2029") else
+           "holds a control character" if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else
+           "holds a path separator" if "/" in text or "\\" in text else
+           "starts with a dot" if text.startswith(".") else
+           "is longer than 200 characters" if len(text) > 200 else None)
+    if bad:
+        raise InputError(f"run name {text!r} {bad}; a run name is one folder name under --runs-dir: no '/' or "
+                         "'\\', no leading dot (so no '..'), one line, e.g. mbv3_400M_s0")
+
+
 @dataclass
 class RunSpec:
     name: str
