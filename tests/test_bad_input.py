@@ -307,6 +307,15 @@ CASES = {
     "search-name-backslash": (SEARCH + ["--name", "a\\b"], "path separator"),
     "pareto-name-parent": (PARETO + ["--name", "../elsewhere"], "path separator"),
     "pareto-name-absolute": (PARETO + ["--name", "{in}/x"], "path separator"),
+    # issue 22: k, iterations and populations bounded by the space and by what a run's time can hold
+    "search-k-huge": (SEARCH + ["--k", "99999999999999999999"], "k 99999999999999999999"),
+    "search-k-above-space": (["search", "--space", "macro", "--estimator", "params", *TINY, "--k", "7000"],
+                             "this space holds 6,561"),
+    "search-batch-start-0": (SEARCH + ["--batch-start", "0"], "batch_start 0"),
+    "search-draw-factor-0": (SEARCH + ["--draw-factor", "0"], "draw_factor 0"),
+    "search-draw-endless": (SEARCH + ["--draw-factor", "100000", "--batch-start", "100"], "in one iteration"),
+    "pareto-population-above-space": (PARETO + ["--population", "20000"], "this space holds 15,625"),
+    "pareto-generations-endless": (PARETO + ["--generations", "99999999"], "generations 99999999"),
 }
 
 

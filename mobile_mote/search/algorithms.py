@@ -8,11 +8,24 @@ strings, receives scores, and keeps its pool and RNG in a dict the runner stores
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 ALGORITHMS = ("mote-nas", "ef", "rs")
+# What a run's time can hold: at most this many iterations (MOTE-NAS) or generations (NSGA-II), and at
+# most MAX_DRAW candidates drawn in one iteration. Far above any setting of the paper (k <= 100).
+MAX_STEPS = 10_000
+MAX_DRAW = 1_000_000
+
+
+def check_whole(name: str, value, lo: int, hi: int, why: str = "") -> None:
+    """InputError unless ``value`` is a whole number in ``lo..hi`` (``why``: what the bound is)."""
+    from ..errors import InputError
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InputError(f"{name} {value!r}; accepted: a whole number from {lo} to {hi:,}"
+                         + (f" ({why})" if why else ""))
 
 
 @dataclass
@@ -36,7 +49,9 @@ class SearchConfig:
     draw: str = "auto"
     seed: int = 0
 
-    def validate(self) -> None:
+    def validate(self, space_size: int | None = None) -> None:
+        """InputError for a setting that makes the run meaningless or endless; ``space_size`` (the
+        space's count of architectures, None when unknown) bounds k."""
         from ..errors import InputError
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"algorithm {self.algorithm!r}; accepted: {', '.join(ALGORITHMS)}")
@@ -48,8 +63,17 @@ class SearchConfig:
             raise InputError(f"draw {self.draw!r}; accepted: auto, uniform, neighbours")
         if not 0 < self.top_fraction <= 1:
             raise InputError(f"top_fraction {self.top_fraction}; accepted: 0 < f <= 1")
-        if self.k < 1:
-            raise InputError(f"k {self.k}; accepted: a positive integer")
+        k_max = MAX_STEPS if space_size is None else min(MAX_STEPS, space_size)
+        held = "" if space_size is None else f"; this space holds {space_size:,} architectures"
+        check_whole("k", self.k, 1, k_max, f"k sets max(k, 10) iterations, at most {MAX_STEPS:,}{held}")
+        for name, lo in (("batch_start", 1), ("batch_step", 0), ("batch_every", 1), ("draw_factor", 1),
+                         ("rs_factor", 1)):
+            check_whole(name, getattr(self, name), lo, MAX_DRAW)
+        last = self.batch_start + self.batch_step * max(0, self.n_iterations() - 1) // self.batch_every
+        if self.draw_factor * last > MAX_DRAW:
+            raise InputError(f"draw_factor {self.draw_factor} x batch {last:,} (B at the last iteration) draws "
+                             f"{self.draw_factor * last:,} candidates in one iteration; accepted: at most "
+                             f"{MAX_DRAW:,} (lower --draw-factor, --batch-start or --k)")
 
     def n_iterations(self) -> int:
         if self.algorithm == "rs":
@@ -116,7 +140,7 @@ class MoteNAS(AskTell):
     unit = "iter"
 
     def __init__(self, space, config: SearchConfig, feasible, budgets: list, rank=None):
-        config.validate()
+        config.validate(space.size())
         self.space = space
         self.cfg = config
         self.feasible = feasible

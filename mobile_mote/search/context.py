@@ -27,13 +27,13 @@ class RunContext:
         self.space = get_space(spec.space)
         if spec.pareto is not None:
             self.kind = "pareto"
-            spec.pareto.validate()
+            spec.pareto.validate(self.space.size())
             if len(spec.constraints) > 1:
                 raise InputError("mote pareto takes one bound per cost (e.g. --flops 300M); the front covers every "
                                  "budget below it")
         else:
             self.kind = "evolution"
-            spec.search.validate()
+            spec.search.validate(self.space.size())
         # a table keyed by a benchmark's index is translated through --benchmark (or benchmark.csv beside it)
         self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut, spec.benchmark)
         wants_latency = any(c.max_latency_ms for c in spec.constraints) or (

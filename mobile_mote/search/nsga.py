@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..pareto import nsga2_select, ranks_and_crowding
-from .algorithms import AskTell
+from .algorithms import MAX_DRAW, MAX_STEPS, AskTell, check_whole
 
 OBJECTIVES = ("score", "macs", "params", "latency")
 
@@ -33,7 +33,9 @@ class ParetoConfig:
     budget: int | None = None  # optional cap on evaluated candidates (the last generation is cut short)
     seed: int = 0
 
-    def validate(self) -> None:
+    def validate(self, space_size: int | None = None) -> None:
+        """InputError for a setting that makes the run meaningless or endless; ``space_size`` (the
+        space's count of architectures, None when unknown) bounds the population."""
         from ..errors import InputError
         objs = tuple(self.objectives)
         bad = [o for o in objs if o not in OBJECTIVES]
@@ -42,10 +44,12 @@ class ParetoConfig:
         if len(set(objs)) != len(objs) or len(objs) < 2:
             raise InputError(f"objectives {','.join(objs) or '(none)'}; accepted: two or more distinct of "
                              f"{', '.join(OBJECTIVES)}, e.g. score,latency")
-        for name, lo in (("population", 2), ("generations", 0), ("max_mutations", 1), ("mutation_attempts", 1)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise InputError(f"{name} {v!r}; accepted: a whole number, {lo} or more")
+        held = "" if space_size is None else f"; this space holds {space_size:,} architectures"
+        check_whole("population", self.population, 2, MAX_DRAW if space_size is None else min(MAX_DRAW, space_size),
+                    f"distinct architectures per generation{held}")
+        check_whole("generations", self.generations, 0, MAX_STEPS)
+        for name in ("max_mutations", "mutation_attempts"):
+            check_whole(name, getattr(self, name), 1, MAX_DRAW)
         if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
             raise InputError(f"budget {self.budget!r}; accepted: a whole number, 1 or more (or none)")
 
@@ -79,7 +83,7 @@ class NSGA2(AskTell):
     counter = "generation"
 
     def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None, objectives=None):
-        config.validate()
+        config.validate(space.size())
         self.space = space
         self.cfg = config
         self.feasible = feasible
