@@ -1,6 +1,7 @@
 """Quantities with units as typed on the command line: 300M, 0.3G, 4.5M, 20ms."""
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import InputError
@@ -20,10 +21,7 @@ def parse_count(text: str, what: str = "count") -> float:
     if not m:
         raise UnitError(f"cannot read {what} {text!r}; accepted: a number with an optional K, M, G or T suffix "
                         "(300M, 0.3G, 4.5M)")
-    value = float(m.group(1)) * _SCALE[m.group(2).lower()]
-    if value <= 0:
-        raise UnitError(f"{what} {text!r} must be positive")
-    return value
+    return _finite_positive(float(m.group(1)) * _SCALE[m.group(2).lower()], text, what)
 
 
 def parse_milliseconds(text: str, what: str = "latency") -> float:
@@ -32,7 +30,13 @@ def parse_milliseconds(text: str, what: str = "latency") -> float:
     if not m:
         raise UnitError(f"cannot read {what} {text!r}; accepted: a number with ms, s or us (20ms, 0.02s)")
     unit = (m.group(2) or "ms").lower()
-    value = float(m.group(1)) * {"ms": 1.0, "s": 1e3, "us": 1e-3}[unit]
+    return _finite_positive(float(m.group(1)) * {"ms": 1.0, "s": 1e3, "us": 1e-3}[unit], text, what)
+
+
+def _finite_positive(value: float, text: str, what: str) -> float:
+    if not math.isfinite(value):  # 1e400 reads as infinity: no bound at all, and a run named ...inf...
+        raise UnitError(f"{what} {text!r} is beyond any finite number; accepted: a finite positive number, "
+                        "e.g. 300M or 20ms")
     if value <= 0:
         raise UnitError(f"{what} {text!r} must be positive")
     return value

@@ -316,6 +316,10 @@ CASES = {
     "search-draw-endless": (SEARCH + ["--draw-factor", "100000", "--batch-start", "100"], "in one iteration"),
     "pareto-population-above-space": (PARETO + ["--population", "20000"], "this space holds 15,625"),
     "pareto-generations-endless": (PARETO + ["--generations", "99999999"], "generations 99999999"),
+    # issue 22: budgets are finite
+    "search-flops-infinite": (SEARCH + ["--flops", "1e400"], "beyond any finite number"),
+    "search-params-infinite": (SEARCH + ["--params", "1e400M"], "beyond any finite number"),
+    "search-latency-infinite": (SEARCH + ["--latency", "1e400ms"], "beyond any finite number"),
 }
 
 
