@@ -320,6 +320,9 @@ CASES = {
     "search-flops-infinite": (SEARCH + ["--flops", "1e400"], "beyond any finite number"),
     "search-params-infinite": (SEARCH + ["--params", "1e400M"], "beyond any finite number"),
     "search-latency-infinite": (SEARCH + ["--latency", "1e400ms"], "beyond any finite number"),
+    # issue 22: one process at least
+    "search-processes-0": (SEARCH + ["--processes", "0"], "--processes 0"),
+    "pareto-processes-0": (PARETO + ["--processes", "0"], "--processes 0"),
 }
 
 

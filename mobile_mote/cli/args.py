@@ -50,7 +50,8 @@ def add_run_arguments(p, name_help: str) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same name")
     p.add_argument("--seed", type=int, default=0)
     add_device_argument(p)
-    p.add_argument("--processes", type=int, default=0, help="shortcut for `accelerate launch --num_processes N`")
+    p.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="shortcut for `accelerate launch --num_processes N` (1 or more; default: this process)")
     add_workers_argument(p)
     add_threads_argument(p)
     p.add_argument("--quiet", action="store_true")

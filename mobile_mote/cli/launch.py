@@ -15,9 +15,10 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
     from ..parallel import is_launched
     from ..search.driver import run
     from .args import threads_from_args
-    if args.processes and args.processes < 0:
+    if args.processes is not None and args.processes < 1:
         from ..errors import InputError
-        raise InputError(f"--processes {args.processes}: expected a whole number of processes, 1 or more")
+        raise InputError(f"--processes {args.processes}: expected a whole number of processes, 1 or more "
+                         "(leave it out for one process)")
     relaunch = bool(args.processes and args.processes > 1 and not is_launched())
     # Checked before any run state exists (the RunContext checked the device's form without torch).
     threads = threads_from_args(args, args.processes if relaunch else None)
