@@ -74,6 +74,8 @@ def inputs(tmp_path_factory) -> Path:
         json.dumps({"space": "mbv2", "arch": "mobilenetv2_100", "macs": "lots"}))
     (d / "cache").mkdir()
     (d / "cache" / "cifar100_r10.npz").write_text("a damaged download\n")
+    _npz(d / "onelabel.npz", x=_x(2), y=np.array([0, 0]), labels=np.asarray(["a"]))
+    _npz(d / "oneused.npz", x=_x(2), y=np.array([1, 1]), labels=labels)  # two names, images of one
     return d
 
 
@@ -323,6 +325,11 @@ CASES = {
     # issue 22: one process at least
     "search-processes-0": (SEARCH + ["--processes", "0"], "--processes 0"),
     "pareto-processes-0": (PARETO + ["--processes", "0"], "--processes 0"),
+    # issue 22: proxy data of two labels at least
+    "proxy-one-label": (SYNFLOW + ["--proxy-data", "{in}/onelabel.npz"], "2 labels or more"),
+    "proxy-one-label-used": (SYNFLOW + ["--proxy-data", "{in}/oneused.npz"], "2 labels or more"),
+    "search-proxy-one-label": (["search", "--space", "nb201", *TINY, "--proxy-data", "{in}/onelabel.npz"],
+                               "2 labels or more"),
 }
 
 

@@ -211,13 +211,23 @@ def load_proxy_data(path: str | Path, size: int | None = 32) -> ProxyData:
     if path.is_file():
         if path.suffix != ".npz":
             raise ProxyDataError(f"{path}: accepted proxy data files are .npz (from `mote make-rd`)")
-        return _load_npz(path)
+        return _two_labels(_load_npz(path))
     train = path / "train"
     if train.is_dir():
         x, y, labels = read_image_folder(train, size)
         x_test = y_test = None
         if (path / "test").is_dir():
             x_test, y_test, _ = read_image_folder(path / "test", size, labels=labels)
-        return ProxyData(x, y, labels, str(path), x_test, y_test)
+        return _two_labels(ProxyData(x, y, labels, str(path), x_test, y_test))
     x, y, labels = read_image_folder(path, size)
-    return ProxyData(x, y, labels, str(path))
+    return _two_labels(ProxyData(x, y, labels, str(path)))
+
+
+def _two_labels(data: ProxyData) -> ProxyData:
+    """Classification needs two labels at least: with one, every candidate's training scores nothing."""
+    present = len(np.unique(data.y))
+    if present < 2:
+        held = f"{len(data.labels)} label name(s), {present} of them with images"
+        raise ProxyDataError(f"{data.source} holds {held}; accepted: images of 2 labels or more (`mote make-rd "
+                             "--r 10` keeps ten)")
+    return data
