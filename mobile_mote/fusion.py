@@ -61,13 +61,20 @@ def read_component_table(path: str | Path, components: Sequence[str] | None = No
     if not p.is_file():
         raise InputError(f"component table {p} does not exist; expected a CSV with an 'arch' column and "
                          "one column per component (higher is better)")
-    with open(p, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if "arch" not in header:
-            raise InputError(f"{p}: no 'arch' column (columns: {', '.join(header) or 'none'}); expected arch plus "
-                             "one column per component")
-        rows = list(reader)
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            if "arch" not in header:
+                raise InputError(f"{p}: no 'arch' column (columns: {', '.join(header) or 'none'}); expected arch "
+                                 "plus one column per component")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e).splitlines()[0]
+        raise InputError(f"component table {p} is not a readable CSV ({why}); expected a CSV with an 'arch' "
+                         "column and one column per component") from None
+    if not rows:
+        raise InputError(f"component table {p} has a header and no rows; expected one row per network")
     available = [c for c in header if c != "arch"]
     if components is None:
         components = available
@@ -104,7 +111,10 @@ def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | N
     archs, cols = read_component_table(table, components)
     scores = log_rank_sum(cols)
     lines = ["arch,score"] + [f"{a},{'' if s is None else repr(s)}" for a, s in zip(archs, scores)]
-    write_text(Path(out), "\n".join(lines) + "\n")
+    try:
+        write_text(Path(out), "\n".join(lines) + "\n")
+    except OSError as e:  # named by the file asked for, not by the temporary written beside it
+        raise InputError(f"cannot write {out}: {e.strerror or type(e).__name__}; choose a writable --out") from None
     return {"networks": len(archs), "fused": sum(s is not None for s in scores), "components": list(cols)}
 
 

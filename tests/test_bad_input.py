@@ -76,6 +76,9 @@ def inputs(tmp_path_factory) -> Path:
     (d / "cache" / "cifar100_r10.npz").write_text("a damaged download\n")
     _npz(d / "onelabel.npz", x=_x(2), y=np.array([0, 0]), labels=np.asarray(["a"]))
     _npz(d / "oneused.npz", x=_x(2), y=np.array([1, 1]), labels=labels)  # two names, images of one
+    (d / "binary.csv").write_bytes(b"\xff\xfe\x00\x01" * 64)
+    (d / "header.csv").write_text("arch,synflow,snip\n")
+    (d / "table.csv").write_text("arch,synflow\na,1\nb,2\n")
     return d
 
 
@@ -330,6 +333,13 @@ CASES = {
     "proxy-one-label-used": (SYNFLOW + ["--proxy-data", "{in}/oneused.npz"], "2 labels or more"),
     "search-proxy-one-label": (["search", "--space", "nb201", *TINY, "--proxy-data", "{in}/onelabel.npz"],
                                "2 labels or more"),
+    # issue 22: mote fuse
+    "fuse-binary-table": (["fuse", "--table", "{in}/binary.csv", "--out", "fused.csv"], "not a readable CSV"),
+    "fuse-header-only": (["fuse", "--table", "{in}/header.csv", "--out", "fused.csv"], "no rows"),
+    "fuse-out-is-table": (["fuse", "--table", "{in}/table.csv", "--out", "{in}/table.csv", "--force"],
+                          "the --table itself"),
+    "fuse-out-folder-missing": (["fuse", "--table", "{in}/table.csv", "--out", "nowhere/fused.csv"],
+                                "the folder nowhere does not exist"),
 }
 
 

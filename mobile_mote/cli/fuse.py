@@ -9,8 +9,16 @@ def _fuse(args) -> int:
 
     from ..errors import InputError
     from ..fusion import fuse_table
-    if Path(args.out).exists() and not args.force:
+    out = Path(args.out)
+    if out.exists() and Path(args.table).exists() and out.resolve() == Path(args.table).resolve():
+        raise InputError(f"--out {args.out} is the --table itself; choose another --out (the table is kept)")
+    if out.is_dir():
+        raise InputError(f"--out {args.out} is a folder; expected a CSV file to write")
+    if out.exists() and not args.force:
         raise InputError(f"{args.out} exists; pass --force to overwrite it, or choose another --out")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {args.out}: the folder {out.parent} does not exist; create it, or choose "
+                         "another --out")
     comps = [c.strip() for c in args.components.split(",") if c.strip()] if args.components else None
     info = fuse_table(args.table, args.out, comps)
     print(f"fused {info['fused']} of {info['networks']} networks from {', '.join(info['components'])} -> {args.out}",
