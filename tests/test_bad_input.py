@@ -340,6 +340,15 @@ CASES = {
                           "the --table itself"),
     "fuse-out-folder-missing": (["fuse", "--table", "{in}/table.csv", "--out", "nowhere/fused.csv"],
                                 "the folder nowhere does not exist"),
+    # issue 22: argparse's own errors are one line too
+    "make-rd-r-0": (["make-rd", "--source", "imagefolder", "--root", "{in}/emptydir", "--out", "rd.npz", "--r", "0"],
+                    "argument --r: 0; accepted: a whole number, 1 or more"),
+    "search-k-not-a-number": (SEARCH + ["--k", "ten"], "invalid int value: 'ten'"),
+    "score-sample-not-a-number": (SCORE + ["--sample", "x"], "invalid int value"),
+    "search-unknown-algorithm": (SEARCH + ["--algorithm", "greedy"], "invalid choice: 'greedy'"),
+    "search-no-space": (["search", "--estimator", "params"], "--space"),
+    "latency-batch-not-a-number": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--batch", "1.5"],
+                                   "invalid int value"),
 }
 
 

@@ -18,8 +18,17 @@ MACS_NOTE = ("MACs = multiply-accumulates of conv and linear layers (what papers
 COMMANDS = ("flops", "score", "fuse", "make_rd", "search", "pareto", "export", "retrain", "latency", "modnas")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error form: one line ``mote <cmd>: error: ...``, exit status 2 (the
+    sub-command parsers are of this class too: ``add_subparsers`` makes its parsers of the parent's)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'} "
+                     f"(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mote", description="MOTE-NAS for mobile image classifiers. " + MACS_NOTE)
+    p = OneLineParser(prog="mote", description="MOTE-NAS for mobile image classifiers. " + MACS_NOTE)
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -28,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad argument (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.func(args)
     except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as e:

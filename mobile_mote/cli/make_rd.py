@@ -46,9 +46,9 @@ def _positive(s: str) -> int:
     try:
         v = int(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number; accepted: 1 or more") from None
     if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} is not positive")
+        raise argparse.ArgumentTypeError(f"{v}; accepted: a whole number, 1 or more")
     return v
 
 
