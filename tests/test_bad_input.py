@@ -409,6 +409,27 @@ def test_pareto_latency_budget_below_the_fastest_cell(shared_data, workdir, caps
     assert "latency" in line, line
 
 
+def test_an_error_below_a_progress_bar_starts_its_own_line(inputs, workdir, capsys):
+    """make-rd's "cannot read image" arrives while its embedding bar is open: the bar is closed first, so
+    the error is one line of its own and the bar is not drawn again after it."""
+    from PIL import Image
+    root = workdir / "rd_source"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "a" / "0.png")
+    (root / "b" / "0.png").write_bytes(b"not a png")
+    capsys.readouterr()
+    rc = main(["make-rd", "--source", "imagefolder", "--root", str(root), "--out", "rd.npz", "--r", "1",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2, err[-2000:]
+    lines = err.split("\n")
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("mote make-rd: error: cannot read image"), err[-2000:]
+    assert "embed" in err and "embed" not in err[err.index("mote make-rd: error:"):], err[-2000:]
+    assert not (workdir / "rd.npz").exists()
+
+
 # -- the helpers as units ------------------------------------------------------------------------------------
 def test_resolve_device_names(monkeypatch):
     from mobile_mote.devices import resolve_device

@@ -45,11 +45,23 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"mote {args.command}: error: {msg}", file=sys.stderr)
+        _say(f"mote {args.command}: error: {msg}")
         return 2
     except KeyboardInterrupt:
-        print(f"mote {args.command}: interrupted", file=sys.stderr)
+        _say(f"mote {args.command}: interrupted")
         return 130
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr, on a line of its own: a progress bar still open (its loop left by the error)
+    is closed first, so the bar ends its line and is not drawn again after the message."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 (a bar that cannot close must not hide the error)
+            pass
+    print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":
