@@ -79,7 +79,16 @@ def inputs(tmp_path_factory) -> Path:
     (d / "binary.csv").write_bytes(b"\xff\xfe\x00\x01" * 64)
     (d / "header.csv").write_text("arch,synflow,snip\n")
     (d / "table.csv").write_text("arch,synflow\na,1\nb,2\n")
+    import torch
+    torch.save({"state_dict": {"w": _Unsafe()}}, d / "unsafe.pt")
     return d
+
+
+class _Unsafe:
+    """Pickled, it asks the loader to call a function: what a weights-only load must refuse."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +358,9 @@ CASES = {
     "search-no-space": (["search", "--estimator", "params"], "--space"),
     "latency-batch-not-a-number": (["latency", "--space", "mbv2", "--arch", "mobilenetv2_100", "--batch", "1.5"],
                                    "invalid int value"),
+    # issue 22: a refused unsafe checkpoint is one line in our words
+    "export-unsafe-checkpoint": (["export", "--model", "mobilenetv2_100", "--checkpoint", "{in}/unsafe.pt", "--out",
+                                  "m.onnx"], "could run code"),
 }
 
 

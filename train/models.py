@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_mote.atomic import write_text
-from mobile_mote.errors import InputError
+from mobile_mote.errors import InputError, load_error
 from mobile_mote.winner import WinnerRecord
 
 PREFIX = "mote_"
@@ -326,8 +326,7 @@ def load_weights(model, checkpoint, use_ema: bool = True) -> str:
         else:
             ck = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle / zip / safetensors errors all mean "not a checkpoint we can read"
-        msg = str(e).splitlines()[0] if str(e) else ""
-        raise InputError(f"cannot read checkpoint {p}: {type(e).__name__}: {msg}") from None
+        raise InputError(f"cannot read checkpoint {p}: {load_error(e)}") from None
     entry = "state_dict"
     if isinstance(ck, dict):
         keys = (("state_dict_ema", "model_ema") if use_ema else ()) + ("state_dict", "model")

@@ -93,7 +93,8 @@ def _load_state_dict(path: Path, name: str) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ProxyDataError(f"cannot read {name} weights {path}: {e}") from None
+        from ..errors import load_error
+        raise ProxyDataError(f"cannot read {name} weights {path}: {load_error(e)}") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     return sd
