@@ -442,6 +442,33 @@ def test_an_error_below_a_progress_bar_starts_its_own_line(inputs, workdir, caps
     assert not (workdir / "rd.npz").exists()
 
 
+def test_a_search_without_a_winner_has_its_own_exit_status(workdir, capsys, monkeypatch):
+    """Every candidate failed: the run writes what it has, says "no winner", and exits NO_WINNER (3)."""
+    from mobile_mote.cli.search import NO_WINNER
+    from mobile_mote.estimators.analytic import Params
+
+    def fail(self, *a, **k):
+        raise RuntimeError("every candidate fails here")
+    monkeypatch.setattr(Params, "_terms", fail)
+    capsys.readouterr()
+    rc = main([*SEARCH, "--algorithm", "ef", "--name", "nowin"])
+    err = capsys.readouterr().err
+    assert NO_WINNER == 3 and rc == NO_WINNER, err[-2000:]
+    assert "no winner" in err
+    summary = json.loads((workdir / "runs" / "nowin" / "summary.json").read_text())
+    assert summary["winners"] and not summary["winners"][0].get("arch")
+    assert (workdir / "runs" / "nowin" / "search.db").is_file()
+
+
+def test_the_exit_statuses_are_documented():
+    from mobile_mote.cli import build_parser
+    from mobile_mote.cli.search import NO_WINNER
+    text = build_parser()._subparsers._group_actions[0].choices["search"].format_help()
+    assert f"{NO_WINNER} the run ended without a winner" in " ".join(text.split())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"exits {NO_WINNER}" in " ".join(readme.split())
+
+
 # -- the helpers as units ------------------------------------------------------------------------------------
 def test_resolve_device_names(monkeypatch):
     from mobile_mote.devices import resolve_device

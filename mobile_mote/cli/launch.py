@@ -6,7 +6,8 @@ import sys
 
 
 def launch_run(command: str, spec, args, report, ctx=None) -> int:
-    """Run ``spec`` through the search driver and ``report(spec, summary)`` the result.
+    """Run ``spec`` through the search driver and ``report(spec, summary)`` the result; the exit
+    status is what ``report`` returns (None: 0).
 
     ``--processes N`` (not yet launched): relaunch the same command line under `accelerate launch`.
     Under `accelerate launch` with several processes, rank 0 runs the loop with a ParallelScorer and
@@ -52,8 +53,7 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
         if ctx is not None:  # the proxy data and the evaluation stage are read and checked before any run state
             ctx.data, ctx.evaluator  # noqa: B018 (cached properties, built once)
         summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
-    report(spec, summary)
-    return 0
+    return report(spec, summary) or 0  # a report may give the run its own status (search: no winner)
 
 
 def _leave_process_group() -> None:

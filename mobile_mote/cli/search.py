@@ -7,6 +7,14 @@ from pathlib import Path
 
 from ..errors import InputError
 
+# The exit status of a search that ran but found no winner for a budget: every candidate failed, or
+# none was scored. Bad input is 2, an interrupt 130, a winner for every budget 0.
+NO_WINNER = 3
+EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line, nothing written); {NO_WINNER} "
+               "the run ended without a winner for a budget (every candidate failed, or none was scored), after "
+               "writing its summary, store and records; 130 interrupted (resume with --resume).")
+
+
 def spec_from_args(args):
     from ..efficiency import parse_constraints
     from ..estimators import estimator_config
@@ -44,10 +52,13 @@ def _search(args) -> int:
     return launch_run("search", spec, args, _print_result, ctx)
 
 
-def _print_result(spec, summary: dict) -> None:
+def _print_result(spec, summary: dict) -> int:
+    """Print the winners; NO_WINNER when a budget has none (its files are written all the same)."""
+    status = 0
     for w in summary["winners"]:
         if not w.get("arch"):
             print(f"{w['label']}: no winner ({w.get('error')})", file=sys.stderr)
+            status = NO_WINNER
             continue
         line = {"budget": w["label"], "arch": w["arch"], "macs": w["macs"], "params": w["params"], "score": w["score"]}
         if w.get("evaluation") and w["evaluation"].get("accuracy") is not None:
@@ -58,6 +69,7 @@ def _print_result(spec, summary: dict) -> None:
                 line["final_rank"] = f"{w['final_rank']} of {w['feasible_architectures']}"
         print(json.dumps(line))
     print(f"results in {spec.run_dir}/ (winner.json, summary.md, plots); `mote show {spec.run_dir}`", file=sys.stderr)
+    return status
 
 
 def _show(args) -> int:
@@ -112,7 +124,7 @@ def register(sub) -> None:
     from . import MACS_NOTE
     from .args import add_estimator_arguments, add_run_arguments, add_space_and_budgets
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
-                       description="MOTE-NAS search. " + MACS_NOTE)
+                       description="MOTE-NAS search. " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
     add_estimator_arguments(p, "paper (default), official (the official code's variant), "
                             "tiny (tests and CPU demos only)")
