@@ -29,6 +29,35 @@ def profile(name: str, part: str) -> dict:
     return dict(PROFILES[name][part])
 
 
+# -- what a training estimator costs on a CPU, as measured (the records named) ----------------------------
+# paper profile: one NB201 cell at 50 epochs, 1 thread of a 2-core Xeon, 2026-11-22
+PAPER_CPU_SECONDS = 1487
+PAPER_CPU_RECORD = "benchmarks/results/estimator_speed_cpu_paper.json"
+# cpu profile: the median of 150 macro networks (4 epochs, 40 images per label), same machine
+CPU_PROFILE_SECONDS = 17
+CPU_PROFILE_RECORD = "benchmarks/results/macro_correlation_cpu.mote.jsonl"
+
+
+def cpu_cost_notice(profile_name: str, spec, epochs: int | None, command: str = "search") -> str | None:
+    """One line saying what a run of the paper (or official) profile costs on a CPU, and what to use
+    instead; None when the run is not on a CPU or its estimator does not train (``epochs``: the
+    estimator's training epochs, None for one that never trains). The run is not refused."""
+    if spec.device != "cpu" or profile_name not in ("paper", "official") or not epochs:
+        return None
+    if spec.pareto is not None:
+        first, step = spec.pareto.population, "generation"
+    elif spec.search.algorithm == "rs":
+        first, step = spec.search.rs_factor * spec.search.k, "draw"
+    else:
+        first, step = spec.search.draw_factor * spec.search.batch_start, "iteration"
+    hours = first * PAPER_CPU_SECONDS * epochs / 50 / 3600
+    return (f"mote {command}: note: the {profile_name} profile trains every candidate {epochs} epochs; on a CPU "
+            f"that measured {PAPER_CPU_SECONDS:,} s per candidate at 50 epochs (one NB201 cell, 1 thread, "
+            f"{PAPER_CPU_RECORD}), so the first {step} alone ({first} candidates) may take ~{hours:,.0f} h; "
+            f"--profile cpu is sized for a CPU (median {CPU_PROFILE_SECONDS} s per macro network, "
+            f"{CPU_PROFILE_RECORD}), or run on a GPU (--device cuda)")
+
+
 # -- MODNAS (`mote modnas`) --------------------------------------------------------------------------
 # ``paper``: MODNAS's NB201 settings. ``cpu``: a reduced supernet that trains in minutes on 2 cores, for
 # the measured CPU part of the benchmark. ``tiny``: tests only.

@@ -81,6 +81,7 @@ def inputs(tmp_path_factory) -> Path:
     (d / "table.csv").write_text("arch,synflow\na,1\nb,2\n")
     import torch
     torch.save({"state_dict": {"w": _Unsafe()}}, d / "unsafe.pt")
+    _npz(d / "good.npz", x=_x(4), y=np.array([0, 1, 0, 1]), labels=labels)
     return d
 
 
@@ -467,6 +468,39 @@ def test_the_exit_statuses_are_documented():
     assert f"{NO_WINNER} the run ended without a winner" in " ".join(text.split())
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"exits {NO_WINNER}" in " ".join(readme.split())
+
+
+def test_the_paper_profile_on_a_cpu_says_its_cost_up_front(inputs, workdir, capsys, monkeypatch):
+    """One line before the run starts: the measured seconds per candidate and what to use instead. The
+    run is not refused (here it is interrupted at once: nothing is trained)."""
+    import mobile_mote.search.driver as driver
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(driver, "run", interrupted)
+    capsys.readouterr()
+    rc = main(["search", "--space", "nb201", "--algorithm", "ef", "--device", "cpu", "--proxy-data",
+               str(inputs / "good.npz"), "--quiet", "--name", "costly"])
+    lines = capsys.readouterr().err.splitlines()
+    assert rc == 130 and len(lines) == 2, lines
+    assert lines[0].startswith("mote search: note: the paper profile trains every candidate 50 epochs"), lines[0]
+    for needle in ("1,487 s per candidate", "estimator_speed_cpu_paper.json", "--profile cpu", "GPU",
+                   "(100 candidates) may take ~41 h"):
+        assert needle in lines[0], (needle, lines[0])
+    assert lines[1] == "mote search: interrupted"
+
+
+def test_the_cost_notice_only_where_a_cpu_trains():
+    from mobile_mote.profiles import cpu_cost_notice
+    from mobile_mote.search.nsga import ParetoConfig
+    from mobile_mote.search.spec import RunSpec
+    spec = RunSpec(name="n", space="mbv3", device="cpu")
+    assert "--profile cpu" in cpu_cost_notice("paper", spec, 50)
+    assert "(50 candidates)" in cpu_cost_notice("official", RunSpec(name="n", space="mbv3", device="cpu",
+                                                                    pareto=ParetoConfig()), 50, "pareto")
+    assert cpu_cost_notice("tiny", spec, 3) is None and cpu_cost_notice("cpu", spec, 4) is None
+    assert cpu_cost_notice("paper", spec, None) is None  # an estimator that never trains
+    assert cpu_cost_notice("paper", RunSpec(name="n", space="mbv3", device="cuda"), 50) is None
 
 
 # -- the helpers as units ------------------------------------------------------------------------------------

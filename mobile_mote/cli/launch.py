@@ -24,7 +24,12 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
     # Checked before any run state exists (the RunContext checked the device's form without torch).
     threads = threads_from_args(args, args.processes if relaunch else None)
     spec.device = resolve_device(spec.device, verbose=not args.quiet and not relaunch)
+    from ..profiles import cpu_cost_notice
+    epochs = getattr(getattr(ctx.estimator, "config", None), "epochs", None) if ctx is not None else None
+    notice = None if is_launched() else cpu_cost_notice(args.profile, spec, epochs, command)
     if relaunch:
+        if notice:
+            print(notice, file=sys.stderr)
         from ..parallel import relaunch_with_processes
         # cpu: GPUs hidden from the processes; None: one GPU each, no more processes than GPUs
         return relaunch_with_processes(args.processes, [command, *_argv_after(command)],
@@ -52,6 +57,8 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
     else:
         if ctx is not None:  # the proxy data and the evaluation stage are read and checked before any run state
             ctx.data, ctx.evaluator  # noqa: B018 (cached properties, built once)
+        if notice:  # after every check: bad input stays one line
+            print(notice, file=sys.stderr)
         summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
     return report(spec, summary) or 0  # a report may give the run its own status (search: no winner)
 
