@@ -87,6 +87,11 @@ class MacroNetwork(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head, num_classes)
 
+    def feature_modules(self) -> list[nn.Module]:
+        """The modules whose outputs are the network's successive feature maps (stem, then each layer);
+        zero-cost proxies that read features layer by layer (AZ-NAS) hook these."""
+        return [self.stem, *self.features]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.features(self.stem(x)))
         return self.classifier(self.pool(x).flatten(1))

@@ -86,6 +86,10 @@ class NB201Network(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, num_classes)
 
+    def feature_modules(self) -> list[nn.Module]:
+        """Stem, then every cell and reduction block: the feature maps AZ-NAS reads."""
+        return [self.stem, *self.cells]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(self.pool(x).flatten(1))
@@ -102,6 +106,9 @@ class ReducedNB201(nn.Module):
         self.cell2 = Cell(ops, channels)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
+
+    def feature_modules(self) -> list[nn.Module]:
+        return [self.stem, self.cell1, self.cell2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cell2(self.pool1(self.cell1(self.stem(x))))

@@ -99,7 +99,7 @@ def estimate_many(names, space, arch, data, seed: int = 0, device="cpu", **confi
         cls = estimator_class(name)
         known = {f.name for f in fields(cls.Config)}
         est = cls(**{k: v for k, v in config.items() if k in known})
-        if isinstance(est, _LossGradientProxy):
+        if hasattr(est, "_shared"):  # proxies that can reuse a pass another proxy of the call made
             est._shared = shared
         out[name] = est.estimate(space, arch, data, seed, device)
     return out

@@ -102,6 +102,48 @@ def _strip_bn(model):
     return model
 
 
+def feature_modules(model) -> list:
+    """The modules whose outputs are a network's successive feature maps: the model's own
+    ``feature_modules()`` (NB201, NAS-Bench-Macro), else a timm EfficientNet/MobileNet's stem and blocks."""
+    from torch import nn
+    own = getattr(model, "feature_modules", None)
+    if callable(own):
+        return list(own())
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, nn.Sequential) and hasattr(model, "bn1"):
+        return [model.bn1] + [b for stage in blocks for b in (stage if isinstance(stage, nn.Sequential) else [stage])]
+    raise ValueError(f"{type(model).__name__} does not say where its feature maps are (no feature_modules())")
+
+
+def no_inplace(model):
+    """Turn off in-place activations, so that a hooked layer output keeps its own value and gradient."""
+    for m in model.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
+    return model
+
+
+def kaiming_fan_in(model, arch: str, seed: int):
+    """Re-initialise as AZ-NAS and VKDNW do before scoring: conv/linear weights Kaiming-normal (fan-in,
+    ReLU gain), biases 0, norm weights 1 and biases 0; the draws seeded by (arch, seed) alone."""
+    import torch
+    from torch import nn
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(arch_seed(arch, seed) ^ 0x4A1D)
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    w = torch.empty_like(m.weight, device="cpu")
+                    nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
+                    m.weight.copy_(w)
+                    if m.bias is not None:
+                        m.bias.zero_()
+                elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)) and m.affine:
+                    m.weight.fill_(1.0)
+                    m.bias.zero_()
+    return model
+
+
 def _global_pool(model):
     """The last global-pooling module (its input is the pre-GAP feature map), or None."""
     from torch import nn
