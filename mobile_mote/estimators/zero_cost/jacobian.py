@@ -74,8 +74,15 @@ class NASWOT(_BatchProxy):
                         model(x[a:b])
                 k = torch.zeros((n, n), dtype=torch.float64, device=device)
                 for parts in codes.values():
-                    c = torch.cat(parts).to(torch.float64)
-                    k += c @ c.T + (1.0 - c) @ (1.0 - c).T
+                    # c c^T + (1-c)(1-c)^T = 2 c c^T - s 1^T - 1 s^T + D (s: each image's count of
+                    # active units, D: units): one float32 product, exact, since every entry is a
+                    # whole count below 2**24
+                    c = torch.cat(parts).to(torch.float32)
+                    if c.shape[1] >= 2 ** 24:
+                        c = c.double()
+                    cc = (c @ c.T).double()
+                    s = c.sum(1, dtype=torch.float64)
+                    k += 2 * cc - s[:, None] - s[None, :] + c.shape[1]
                 return k
             k, split = _with_split(run, n, model)
         finally:
