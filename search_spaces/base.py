@@ -46,6 +46,13 @@ class SearchSpace(abc.ABC):
     def canonical(self, arch) -> str:
         return self.to_str(self.from_str(arch))
 
+    def network_key(self, arch) -> str:
+        """One key per distinct network: architectures that build the same computation (an identity
+        that commutes with its neighbours, say) share it. The canonical string where a space knows no
+        such equivalence. A search scores one key per network; seeds follow this key, so two
+        strings of one network get the same initial weights and the same estimates."""
+        return self.canonical(arch)
+
     # -- sampling and neighbourhoods -----------------------------------------------
     @abc.abstractmethod
     def slot_choices(self, arch) -> list[Sequence]:

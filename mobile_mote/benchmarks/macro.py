@@ -35,14 +35,9 @@ class MacroRow:
 
 def benchmark_key(key: str) -> str:
     """The key of the network the benchmark actually trained for ``key`` (identities after each stage's
-    first layer moved to the end of that stage, the other layers kept in order)."""
-    out, i = [], 0
-    for depth in STAGE_DEPTHS:
-        first, rest = key[i], key[i + 1:i + depth]
-        kept = [d for d in rest if d != "0"]
-        out.append(first + "".join(kept) + "0" * (len(rest) - len(kept)))
-        i += depth
-    return "".join(out)
+    first layer moved to the end of that stage, the other layers kept in order): the space's network key."""
+    from search_spaces.macro import MacroSpace
+    return MacroSpace().network_key(key)
 
 
 def _valid_key(key) -> bool:
