@@ -15,6 +15,7 @@ would move every other network's score.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -62,15 +63,17 @@ def read_component_table(path: str | Path, components: Sequence[str] | None = No
         raise InputError(f"component table {p} does not exist; expected a CSV with an 'arch' column and "
                          "one column per component (higher is better)")
     try:
-        with open(p, newline="", encoding="utf-8") as f:
+        opener = gzip.open if p.suffix == ".gz" else open  # a committed table may be gzipped
+        with opener(p, "rt", newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             if "arch" not in header:
                 raise InputError(f"{p}: no 'arch' column (columns: {', '.join(header) or 'none'}); expected arch "
                                  "plus one column per component")
             rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as e:
-        why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else str(e).splitlines()[0]
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
+        why = ("not UTF-8 text" if isinstance(e, UnicodeDecodeError) else
+               "a damaged gzip file" if isinstance(e, (OSError, EOFError)) else str(e).splitlines()[0])
         raise InputError(f"component table {p} is not a readable CSV ({why}); expected a CSV with an 'arch' "
                          "column and one column per component") from None
     if not rows:

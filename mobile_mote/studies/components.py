@@ -1,0 +1,138 @@
+"""A space's component table: every zero-cost proxy of every distinct network, with MACs and params.
+
+Proxies run once per *network* (``space.network_key``), at their authors' batch, with one fixed seed,
+through ``estimate_many`` (passes shared where the maths allows). Each finished network is appended
+to a JSONL file as it completes, so a killed run resumes where it stopped; ``write_table`` expands the
+records to one CSV row per architecture key (the keys of one network share its values), with columns
+named as ``mote fuse`` reads them: ``arch``, then one column per component, higher = better (a flagged
+proxy, e.g. NaN jacov of a network whose output ignores its input, is ``-inf``: it ranks last).
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Raw terms kept beside the scores (VKDNW_single's two keys).
+EXTRA_TERMS = ("vkdnw_dim", "vkdnw_entropy")
+
+
+def network_order(space, seed: int = 0) -> list[str]:
+    """The distinct networks of an enumerable space in a seeded random order (a prefix is a random sample)."""
+    nets = sorted({space.network_key(a) for a in space.enumerate()})
+    rng = np.random.default_rng(seed)
+    return [nets[i] for i in rng.permutation(len(nets))]
+
+
+def read_records(path: str | Path) -> dict[str, dict]:
+    """{network: record} from a components JSONL file (a torn last line from a kill is skipped)."""
+    out: dict[str, dict] = {}
+    p = Path(path)
+    if not p.exists():
+        return out
+    for line in p.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[rec["network"]] = rec
+    return out
+
+
+def _component(rec) -> float | None:
+    if rec.status == "ok":
+        return rec.score
+    if rec.status == "flagged":
+        return -math.inf
+    return None
+
+
+def score_network(space, network: str, names, data, seed: int = 0, device="cpu") -> dict:
+    """One JSONL record: every proxy in ``names`` of one network."""
+    from ..estimators.zero_cost import estimate_many
+    t0 = time.perf_counter()
+    recs = estimate_many(names, space, network, data, seed=seed, device=device)
+    out = {"network": network, "seed": seed, "components": {}, "status": {}, "seconds": {}}
+    for name, rec in recs.items():
+        out["components"][name] = _component(rec)
+        out["status"][name] = rec.status if rec.status == "ok" else f"{rec.status}: {rec.error}"
+        out["seconds"][name] = round(rec.seconds, 4)
+        for k in EXTRA_TERMS:
+            if k in (rec.terms or {}):
+                out["components"][k] = rec.terms[k]
+    out["total_seconds"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
+def run_components(space, names, data, out_jsonl: str | Path, limit: int | None = None, seed: int = 0,
+                   order_seed: int = 0, device="cpu", progress: bool = True, missing_only: bool = True) -> int:
+    """Score the networks of ``space`` in seeded order, appending to ``out_jsonl``; returns how many were added.
+
+    A network already in the file is skipped when it has every proxy in ``names``; otherwise the
+    missing proxies are scored and the record is appended again, merged (the last line of a network wins).
+    """
+    from tqdm import tqdm
+    done = read_records(out_jsonl)
+    todo = network_order(space, order_seed)
+    if limit is not None:
+        todo = todo[:limit]
+    added = 0
+    Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
+    with open(out_jsonl, "a") as fh, tqdm(todo, desc=f"components of {space.name}", disable=not progress,
+                                          unit="net") as bar:
+        for net in bar:
+            prev = done.get(net)
+            need = [n for n in names if not prev or n not in prev["components"]] if missing_only else list(names)
+            if not need:
+                continue
+            rec = score_network(space, net, need, data, seed, device)
+            if prev:
+                for field in ("components", "status", "seconds"):
+                    rec[field] = {**prev[field], **rec[field]}
+                rec["total_seconds"] = round(prev.get("total_seconds", 0) + rec["total_seconds"], 4)
+            fh.write(json.dumps(rec, allow_nan=True) + "\n")
+            fh.flush()
+            done[net] = rec
+            added += 1
+            bar.set_postfix(s=f"{rec['total_seconds']:.1f}")
+    return added
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return repr(float(v)) if not isinstance(v, int) else str(v)
+
+
+def table_rows(space, records: dict[str, dict], components=None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per architecture key of every network with a record."""
+    comps = list(components) if components else sorted({c for r in records.values() for c in r["components"]})
+    header = ["arch", "macs", "params"] + comps
+    rows = []
+    for arch in space.enumerate():
+        rec = records.get(space.network_key(arch))
+        if rec is None:
+            continue
+        vals = [rec["components"].get(c) for c in comps]
+        rows.append([arch, str(space.macs(arch)), str(space.params(arch))] + [_cell(v) for v in vals])
+    return header, rows
+
+
+def write_table(space, records: dict[str, dict], out: str | Path, components=None) -> int:
+    """Write the table (gzip-compressed when ``out`` ends in .gz, deterministic bytes); returns the row count."""
+    from ..atomic import write_bytes
+    header, rows = table_rows(space, records, components)
+    text = "\n".join(",".join(r) for r in [header] + rows) + "\n"
+    data = text.encode()
+    if str(out).endswith(".gz"):
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
+            gz.write(data)
+        data = buf.getvalue()
+    write_bytes(Path(out), data)
+    return len(rows)

@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Every zero-cost proxy of every distinct network of a space, as the table `mote fuse` reads.
+
+Scores networks in a seeded order (resumable: records appended to --records as each finishes), then
+writes one row per architecture key (keys of one network share its values) with MACs and params.
+
+    OMP_NUM_THREADS=1 python tools/component_table.py --space macro \\
+        --proxies synflow,snip,grad_norm,fisher,jacov,naswot,expressivity,progressivity,trainability,vkdnw \\
+        --records benchmarks/results/macro_components.jsonl --out benchmarks/results/macro_components.csv.gz
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "proxy_cifar100_10"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="macro")
+    p.add_argument("--proxies", required=True, help="comma-separated zero-cost estimators")
+    p.add_argument("--records", required=True, help="JSONL of per-network records (appended; resumes)")
+    p.add_argument("--out", default=None, help="the table to write (.csv or .csv.gz); default: none")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N networks of the seeded order")
+    p.add_argument("--seed", type=int, default=0, help="the estimators' seed")
+    p.add_argument("--proxy-data", default=str(DEFAULT_DATA))
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    from mobile_mote.data.proxy_data import load_proxy_data
+    from mobile_mote.errors import InputError
+    from mobile_mote.studies.components import read_records, run_components, write_table
+    from search_spaces import get_space
+    try:
+        space = get_space(args.space)
+        data = load_proxy_data(args.proxy_data)
+        names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    except (InputError, ValueError) as e:
+        print(f"component_table: error: {e}", file=sys.stderr)
+        return 2
+    if args.limit != 0:
+        run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device)
+    if args.out:
+        n = write_table(space, read_records(args.records), args.out)
+        print(f"{n} rows -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
