@@ -26,22 +26,31 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="the table to write (.csv or .csv.gz); default: none")
     p.add_argument("--limit", type=int, default=None, help="score only the first N networks of the seeded order")
     p.add_argument("--seed", type=int, default=0, help="the estimators' seed")
+    p.add_argument("--first-under", default=None, help="score networks of at most these MACs first (e.g. 60M)")
+    p.add_argument("--shard", default=None, help="i/n: this process takes every n-th network from the i-th, "
+                   "writing <records>.shard<i>of<n>.jsonl (run n processes, one per shard)")
     p.add_argument("--proxy-data", default=str(DEFAULT_DATA))
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     from mobile_mote.data.proxy_data import load_proxy_data
     from mobile_mote.errors import InputError
+    from mobile_mote.units import parse_count
     from mobile_mote.studies.components import read_records, run_components, write_table
     from search_spaces import get_space
     try:
         space = get_space(args.space)
         data = load_proxy_data(args.proxy_data)
         names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+        first_under = int(parse_count(args.first_under, "--first-under")) if args.first_under else None
+        shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
+        if shard and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"--shard {args.shard!r}; accepted: i/n with 0 <= i < n")
     except (InputError, ValueError) as e:
         print(f"component_table: error: {e}", file=sys.stderr)
         return 2
     if args.limit != 0:
-        run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device)
+        run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
+                       first_under=first_under, shard=shard)
     if args.out:
         n = write_table(space, read_records(args.records), args.out)
         print(f"{n} rows -> {args.out}")

@@ -22,25 +22,41 @@ import numpy as np
 EXTRA_TERMS = ("vkdnw_dim", "vkdnw_entropy")
 
 
-def network_order(space, seed: int = 0) -> list[str]:
-    """The distinct networks of an enumerable space in a seeded random order (a prefix is a random sample)."""
+def network_order(space, seed: int = 0, first_under: int | None = None) -> list[str]:
+    """The distinct networks of an enumerable space in a seeded random order (a prefix is a random
+    sample); with ``first_under``, the networks of at most that many MACs come first (each part seeded)."""
     nets = sorted({space.network_key(a) for a in space.enumerate()})
     rng = np.random.default_rng(seed)
-    return [nets[i] for i in rng.permutation(len(nets))]
+    order = [nets[i] for i in rng.permutation(len(nets))]
+    if first_under is None:
+        return order
+    return [n for n in order if space.macs(n) <= first_under] + [n for n in order if space.macs(n) > first_under]
+
+
+def shard_path(path: str | Path, shard: tuple[int, int] | None) -> Path:
+    """Shard i of n writes ``<stem>.shard<i>of<n>.jsonl`` beside ``path``."""
+    p = Path(path)
+    if not shard or shard[1] == 1:
+        return p
+    return p.with_name(f"{p.stem}.shard{shard[0]}of{shard[1]}{p.suffix}")
 
 
 def read_records(path: str | Path) -> dict[str, dict]:
-    """{network: record} from a components JSONL file (a torn last line from a kill is skipped)."""
+    """{network: record} from a components JSONL file and its shards (a torn last line from a kill is
+    skipped; where a network has several records, the one with most components wins)."""
     out: dict[str, dict] = {}
     p = Path(path)
-    if not p.exists():
-        return out
-    for line in p.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
+    for f in [p] + sorted(p.parent.glob(f"{p.stem}.shard*{p.suffix}")):
+        if not f.exists():
             continue
-        out[rec["network"]] = rec
+        for line in f.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            prev = out.get(rec["network"])
+            if prev is None or len(rec["components"]) >= len(prev["components"]):
+                out[rec["network"]] = rec
     return out
 
 
@@ -70,20 +86,26 @@ def score_network(space, network: str, names, data, seed: int = 0, device="cpu")
 
 
 def run_components(space, names, data, out_jsonl: str | Path, limit: int | None = None, seed: int = 0,
-                   order_seed: int = 0, device="cpu", progress: bool = True, missing_only: bool = True) -> int:
+                   order_seed: int = 0, device="cpu", progress: bool = True, missing_only: bool = True,
+                   first_under: int | None = None, shard: tuple[int, int] | None = None) -> int:
     """Score the networks of ``space`` in seeded order, appending to ``out_jsonl``; returns how many were added.
 
-    A network already in the file is skipped when it has every proxy in ``names``; otherwise the
-    missing proxies are scored and the record is appended again, merged (the last line of a network wins).
+    A network already recorded (in the file or any shard of it) is skipped when it has every proxy in
+    ``names``; otherwise the missing proxies are scored and the record is appended again, merged.
+    ``shard=(i, n)``: this process takes every n-th network of the order from the i-th, writing its own
+    file (``shard_path``), so n processes share one run without sharing a file.
     """
     from tqdm import tqdm
     done = read_records(out_jsonl)
-    todo = network_order(space, order_seed)
+    todo = network_order(space, order_seed, first_under)
     if limit is not None:
         todo = todo[:limit]
+    if shard:
+        todo = todo[shard[0]::shard[1]]
     added = 0
-    Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_jsonl, "a") as fh, tqdm(todo, desc=f"components of {space.name}", disable=not progress,
+    target = shard_path(out_jsonl, shard)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a") as fh, tqdm(todo, desc=f"components of {space.name}", disable=not progress,
                                           unit="net") as bar:
         for net in bar:
             prev = done.get(net)

@@ -1,0 +1,81 @@
+"""One ranking rule for every space: candidate rules declared before measuring, chosen on development
+data, reported on the rest.
+
+A rule is a list of components fused by the sum of log-ranks (``fusion.log_rank_sum``). A component a
+table lacks is left out of that table's sum (MOTE's terms are absent from a zero-cost-only table).
+The rule chosen is the one with the best *selection score*: the mean, over the spaces, of each space's
+mean Kendall tau over its targets (NB201: C10, C100, IN16; NAS-Bench-Macro: CIFAR-10), each space
+weighted alike, on the development data only.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+# Declared on 2026-12-04, before any tau of the new proxies (vkdnw, expressivity, progressivity,
+# trainability) was computed; the order is the order of declaration.
+CANDIDATE_RULES: dict[str, tuple[str, ...]] = {
+    "az_nas": ("expressivity", "progressivity", "trainability", "macs"),
+    "vkdnw_agg": ("vkdnw", "expressivity", "trainability", "macs", "jacov"),
+    "vkdnw_agg_naswot": ("vkdnw", "expressivity", "trainability", "macs", "jacov", "naswot"),
+    "az_nas_naswot": ("expressivity", "progressivity", "trainability", "macs", "naswot"),
+    "mote_vkdnw_agg": ("landscape", "speed", "vkdnw", "expressivity", "trainability", "macs", "jacov"),
+    "mote_vkdnw_agg_naswot": ("landscape", "speed", "vkdnw", "expressivity", "trainability", "macs", "jacov",
+                              "naswot"),
+    "mote_z_2024": ("landscape", "speed", "jacov", "naswot", "zico"),
+    "everything": ("landscape", "speed", "vkdnw", "expressivity", "progressivity", "trainability", "macs",
+                   "jacov", "naswot", "synflow"),
+    "mote_strong_no_jacov": ("landscape", "speed", "vkdnw", "expressivity", "trainability", "macs", "naswot"),
+}
+
+
+def present(rule: Sequence[str], columns: Mapping[str, Sequence]) -> list[str]:
+    """The rule's components this table has."""
+    return [c for c in rule if c in columns]
+
+
+def rule_scores(rule: Sequence[str], columns: Mapping[str, Sequence]) -> list[float | None]:
+    from ..fusion import log_rank_sum
+    comps = present(rule, columns)
+    if not comps:
+        return [None] * len(next(iter(columns.values())))
+    return log_rank_sum({c: columns[c] for c in comps})
+
+
+def taus(scores, truth: Mapping[str, Sequence[float]]) -> dict[str, dict]:
+    from ..correlation import rank_agreement
+    return {t: rank_agreement(scores, v) for t, v in truth.items()}
+
+
+def evaluate_rules(columns: Mapping[str, Sequence], truth: Mapping[str, Sequence[float]],
+                   rules: Mapping[str, Sequence[str]] = CANDIDATE_RULES) -> dict:
+    """tau / rho of every component alone and of every rule (with the components it used)."""
+    out = {"components": {c: taus(v, truth) for c, v in columns.items()}, "rules": {}}
+    for name, rule in rules.items():
+        out["rules"][name] = {"components": present(rule, columns), "agreement": taus(rule_scores(rule, columns), truth)}
+    return out
+
+
+def mean_tau(agreement: Mapping[str, Mapping]) -> float | None:
+    vals = [a["kendall_tau"] for a in agreement.values()]
+    return float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+
+
+def select_rule(per_space: Mapping[str, dict]) -> tuple[str, dict[str, float]]:
+    """(the chosen rule, every rule's selection score) from ``evaluate_rules`` results of each space's
+    development data."""
+    names = list(next(iter(per_space.values()))["rules"])
+    score = {}
+    for name in names:
+        means = [mean_tau(res["rules"][name]["agreement"]) for res in per_space.values()]
+        score[name] = float(np.mean(means)) if all(m is not None for m in means) else float("-inf")
+    return max(names, key=lambda n: score[n]), score
+
+
+def split_networks(networks: Sequence[str], seed: int = 0) -> tuple[list[str], list[str]]:
+    """(development half, report half) of the distinct networks, by a seeded permutation."""
+    nets = sorted(set(networks))
+    perm = np.random.default_rng(seed).permutation(len(nets))
+    half = len(nets) // 2
+    return sorted(nets[i] for i in perm[:half]), sorted(nets[i] for i in perm[half:])
