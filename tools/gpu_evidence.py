@@ -1,24 +1,29 @@
 #!/usr/bin/env python
 """Every GPU figure from one short run: stages that each write their results as they finish.
 
-    python tools/gpu_evidence.py                 # on one H100/H200: about 8 minutes, paper settings
-    python tools/gpu_evidence.py --dry-run       # every stage on CPU at tiny settings (a test runs it)
+    bash tools/gpu_evidence.sh --prepare         # here: fill the carried data folder, print the device call
+    python3 tools/gpu_evidence.py --data .gpu_evidence_data --out-dir "$OUT"   # there: one H100/H200, < 8 min
+    python3 tools/gpu_evidence.py --dry-run      # every stage on CPU at tiny settings (the rehearsal runs it)
 
 a. speed    seconds per NB201 cell at paper settings on 16 fixed cells: each of our modes (eager or
-            CUDA-graph step, one candidate at a time or W workers on the device) vs a plain DataLoader
-            fp32 loop, same cells, same run; each mode under a time cap (the cells it finished are named)
-b. nb201    Kendall tau at paper settings on >= 300 seeded cells of NB201's development split: mote, its
+            CUDA-graph step one candidate at a time, eager with W workers on the device; graph with several
+            workers is refused, one capture per process) vs a plain DataLoader fp32 loop, same cells, same
+            run; each mode under a time cap (the cells it finished are named). The best mode is the fastest
+            one without a failed cell; stages b and d run in it.
+b. nb201    Kendall tau at paper settings on up to 300 seeded cells of NB201's development split: mote, its
             two terms, tse and early_stop_acc (read off MOTE's run), four proxies, and the fused score
             (mote-z's default components, ranked as mote-z ranks them) against C10 / C100 / IN16
 c. released rank agreement of our per-cell MOTE and terms with the released values on those cells
-d. macro    tau of MOTE at paper settings on >= 200 NAS-Bench-Macro networks, beside FLOPs
+d. macro    tau of MOTE at paper settings on up to 200 NAS-Bench-Macro networks, beside FLOPs
 e. retrain  images/s of the recipe step vs a plain loop, mobilenetv2_100 and mobilenetv3_large_100 at 224,
             and the projected GPU-hours of the 200-epoch recipe on 8 GPUs
-f. search   if time remains: `mote search --space mbv3 --flops 400M` at paper settings for a while ->
-            candidates per minute -> projected GPU-days of a full search (--dry-run: macro at 50M)
+f. search   what time remains (at most ``search_s``): `mote search --space mbv3 --flops 400M` at paper
+            settings -> candidates per minute -> projected GPU-days of a full search (--dry-run: macro at 50M)
 
-Writes ``<out>/gpu_evidence.json`` after every stage and ``<out>/gpu_evidence_nb201.jsonl`` (one record per
-cell and estimator) as cells finish; a stage that runs out of its time share keeps what it measured.
+Every stage has a cap (``*_cap_s`` below): it stops scoring when the next chunk would not finish inside it
+(the last chunk's time is the guess), keeps what it measured and says how many cells it reached. Writes
+``<out>/gpu_evidence.json`` after every stage and ``<out>/gpu_evidence_nb201.jsonl`` (one record per cell
+and estimator) as cells finish. Data come from ``--data`` alone (the folder ``--prepare`` fills).
 """
 from __future__ import annotations
 
@@ -32,25 +37,31 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # this checkout's code, installed or not (the GPU machine has it uninstalled)
+    sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "data"
+CARRIED = REPO / ".gpu_evidence_data"  # filled by `bash tools/gpu_evidence.sh --prepare`, carried to the GPU
 
 from mobile_mote.atomic import write_text  # noqa: E402
 from mobile_mote.correlation import rank_agreement  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 
-# Each stage's share of the time budget (seconds on the GPU) and its sizes; --dry-run: tiny, on CPU.
+# Each stage's cap (seconds on the GPU) and its sizes; --dry-run: tiny, on CPU. The GPU caps add up to the
+# budget (420 s of the run's 8 minutes; the rest is the start of Python, CUDA and the data).
 SETTINGS = {
-    "gpu": {"profile": "paper", "device": "cuda", "speed_cells": 16, "speed_cap_s": 35, "workers": 4,
-            "tau_cells": 300, "tau_cap_s": 170, "macro_nets": 200, "macro_cap_s": 80, "retrain_batch": 256,
-            "retrain_res": 224, "retrain_steps": 40, "retrain_warmup": 10, "search_s": 90,
-            "search_space": "mbv3", "search_flops": "400M"},
-    "dry": {"profile": "tiny", "device": "cpu", "speed_cells": 2, "speed_cap_s": 5, "workers": 2,
-            "tau_cells": 6, "tau_cap_s": 60, "macro_nets": 4, "macro_cap_s": 40, "retrain_batch": 2,
-            "retrain_res": 64, "retrain_steps": 1, "retrain_warmup": 1, "search_s": 25,
-            "search_space": "macro", "search_flops": "50M"},
+    "gpu": {"profile": "paper", "device": "cuda", "speed_cells": 16, "speed_cap_s": 22, "workers": 4,
+            "tau_cells": 300, "tau_cap_s": 150, "macro_nets": 200, "macro_cap_s": 60, "retrain_batch": 256,
+            "retrain_res": 224, "retrain_steps": 40, "retrain_warmup": 10, "retrain_cap_s": 45, "search_s": 60,
+            "search_space": "mbv3", "search_flops": "400M", "budget_s": 420},
+    "dry": {"profile": "tiny", "device": "cpu", "speed_cells": 2, "speed_cap_s": 4, "workers": 2,
+            "tau_cells": 4, "tau_cap_s": 40, "macro_nets": 3, "macro_cap_s": 20, "retrain_batch": 2,
+            "retrain_res": 64, "retrain_steps": 1, "retrain_warmup": 1, "retrain_cap_s": 30, "search_s": 12,
+            "search_space": "macro", "search_flops": "50M", "budget_s": 200},
 }
 PROXIES = ("jacov", "naswot", "zico", "synflow")
 STAGES = ("speed", "nb201", "released", "macro", "retrain", "search")
+# the speed stage's modes: (name, step, workers or None for the settings' W)
+MODES = (("eager_workers", "eager", None), ("graph_one_at_a_time", "graph", 1), ("eager_one_at_a_time", "eager", 1))
 
 
 def _fused_components() -> tuple[str, ...]:
@@ -72,8 +83,9 @@ class Evidence:
         import torch
         self.out_dirs = out_dirs
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        import mobile_mote
         self.doc = {"provenance": provenance(), "dry_run": dry, "gpu": gpu, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "stages": {}}
+                    "code_root": str(Path(mobile_mote.__file__).resolve().parents[1]), "stages": {}}
         for d in out_dirs:
             d.mkdir(parents=True, exist_ok=True)
         self.jsonl = [d / "gpu_evidence_nb201.jsonl" for d in out_dirs]
@@ -104,23 +116,44 @@ def _estimator(name: str, s: dict, **extra):
     return get_estimator(name, **estimator_config(name, s["profile"], time="cost", **extra))
 
 
-def _timed(scorer_make, archs: list[str], cap_s: float) -> dict:
-    """Score ``archs`` in chunks of the scorer's size until ``cap_s``; seconds per cell over those done."""
-    scorer = scorer_make()
-    done, recs = [], []
-    t0 = time.perf_counter()
+def _chunks_until(scorer, archs: list[str], deadline: float, on_record=None) -> tuple[list[dict], str | None]:
+    """Score ``archs`` chunk by chunk (one candidate per worker) while the next chunk, guessed to take as
+    long as the last one, ends before ``deadline``; (records, error) where error names what ended it early
+    (a raised error: a DeviceError, say) and the records scored before it are kept."""
+    recs: list[dict] = []
+    step = getattr(scorer, "chunk", 1) or 1
+    last = 0.0
     try:
-        step = getattr(scorer, "chunk", 1) or 1
         for i in range(0, len(archs), step):
-            recs += scorer.score(archs[i:i + step])
-            done += archs[i:i + step]
-            if time.perf_counter() - t0 > cap_s:
+            now = time.perf_counter()
+            if now + last > deadline:
                 break
+            got = scorer.score(archs[i:i + step])
+            for rec in got:
+                recs.append(rec)
+                if on_record is not None:
+                    on_record(rec)
+            last = time.perf_counter() - now
+    except Exception as e:
+        return recs, f"{type(e).__name__}: {e}".splitlines()[0][:300]
     finally:
         scorer.close()
+    return recs, None
+
+
+def _timed(scorer_make, archs: list[str], cap_s: float) -> dict:
+    """Score ``archs`` inside ``cap_s``; seconds per cell over those done."""
+    t0 = time.perf_counter()
+    recs, err = _chunks_until(scorer_make(), archs, t0 + cap_s)
     dt = time.perf_counter() - t0
-    return {"s_per_cell": dt / max(len(done), 1), "cells": len(done), "seconds": dt,
-            "failed": sum(r.get("status") != "ok" for r in recs), "records": recs}
+    return {"s_per_cell": dt / max(len(recs), 1), "cells": len(recs), "seconds": dt, "cap_s": cap_s,
+            "failed": sum(r.get("status") != "ok" for r in recs) + (err is not None), "error": err, "records": recs}
+
+
+def best_mode(modes: dict) -> str | None:
+    """The fastest mode that scored cells without a failure (a failing mode is never best), or None."""
+    clean = [k for k, m in modes.items() if m.get("cells", 0) > 0 and not m.get("failed") and not m.get("error")]
+    return min(clean, key=lambda k: modes[k]["s_per_cell"]) if clean else None
 
 
 def stage_speed(s: dict, data) -> dict:
@@ -131,52 +164,48 @@ def stage_speed(s: dict, data) -> dict:
     archs = sample_archs("nb201", s["speed_cells"], 0)
     LocalScorer(space, _estimator("mote", s), data, 0, s["device"]).score(archs[:1])  # warm-up: cuDNN, allocator
     modes = {}
-    for mode, step, workers in (("graph_workers", "graph", s["workers"]), ("eager_workers", "eager", s["workers"]),
-                                ("graph_one_at_a_time", "graph", 1), ("eager_one_at_a_time", "eager", 1)):
+    for mode, step, workers in MODES:
+        workers = workers or s["workers"]
         est = _estimator("mote", s, step=step)
         modes[mode] = _timed(lambda: LocalScorer(space, est, data, 0, s["device"], workers), archs, s["speed_cap_s"])
         modes[mode].update(step=step, workers=workers, captured=any(
             (r.get("terms") or {}).get("train_step") == "cuda_graph" for r in modes[mode]["records"]))
     plain = _tool("bench_estimator").plain_loop
     cfg = _estimator("mote", s).config.__dict__
-    t0, n = time.perf_counter(), 0
+    t0, n, last = time.perf_counter(), 0, 0.0
     for a in archs:
+        t1 = time.perf_counter()
+        if t1 + last > t0 + s["speed_cap_s"]:
+            break
         plain(space, a, data, cfg, 0, s["device"])
         n += 1
-        if time.perf_counter() - t0 > s["speed_cap_s"]:
-            break
-    plain_s = (time.perf_counter() - t0) / n
+        last = time.perf_counter() - t1
+    plain_s = (time.perf_counter() - t0) / max(n, 1) if n else None
     ref = {r["arch"]: r["score"] for r in modes["eager_one_at_a_time"]["records"]}
     for m in modes.values():  # the same scores in every mode (graph replays the same arithmetic)
         diffs = [abs(r["score"] - ref[r["arch"]]) for r in m["records"] if r["arch"] in ref and r["score"] is not None
                  and ref[r["arch"]] is not None]
         m["max_abs_score_diff_vs_eager"] = max(diffs) if diffs else None
-        m.pop("records")
-    best = min(modes, key=lambda k: modes[k]["s_per_cell"])
+        m["cells_done"] = [r["arch"] for r in m.pop("records")]
+    best = best_mode(modes)
+    speed = {"best": ({"mode": best, "s_per_cell": modes[best]["s_per_cell"], "step": modes[best]["step"],
+                       "workers": modes[best]["workers"]} if best else
+                      {"mode": None, "reason": "every mode failed a cell: stages b and d run eager, one at a time"}),
+             "eager_one_at_a_time": {"s_per_cell": modes["eager_one_at_a_time"]["s_per_cell"]},
+             "plain_loop": {"s_per_cell": plain_s},
+             "speedup_vs_plain": (plain_s / modes[best]["s_per_cell"]) if best and plain_s else None,
+             "official_v100_s_per_cell": 7.5}
     return {"cells": archs, "config": cfg, "modes": modes, "plain_loop": {"s_per_cell": plain_s, "cells": n},
-            "speed": {"best": {"mode": best, "s_per_cell": modes[best]["s_per_cell"],
-                               "step": modes[best]["step"], "workers": modes[best]["workers"]},
-                      "eager_one_at_a_time": {"s_per_cell": modes["eager_one_at_a_time"]["s_per_cell"]},
-                      "plain_loop": {"s_per_cell": plain_s},
-                      "speedup_vs_plain": plain_s / modes[best]["s_per_cell"],
-                      "official_v100_s_per_cell": 7.5}}
+            "refused": {"graph_workers": "step=graph with several workers per device is refused (one CUDA-graph "
+                                         "capture per process at a time)"},
+            "speed": speed}
 
 
-def _score_until(space, est, archs, data, s, workers, cap_s, ev: Evidence | None = None) -> list[dict]:
+def _score_until(space, est, archs, data, s, workers, deadline: float, ev: Evidence | None = None
+                 ) -> tuple[list[dict], str | None]:
     from mobile_mote.search.scorer import LocalScorer
     scorer = LocalScorer(space, est, data, 0, s["device"], workers)
-    out, t0 = [], time.perf_counter()
-    try:
-        for i in range(0, len(archs), scorer.chunk):
-            for rec in scorer.score(archs[i:i + scorer.chunk]):
-                out.append(rec)
-                if ev is not None:
-                    ev.record(rec)
-            if time.perf_counter() - t0 > cap_s:
-                break
-    finally:
-        scorer.close()
-    return out
+    return _chunks_until(scorer, archs, deadline, ev.record if ev is not None else None)
 
 
 def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_csv: Path) -> tuple[dict, dict]:
@@ -188,18 +217,35 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
     from search_spaces import get_space
     space = get_space("nb201")
     archs = sample_from_file(dev_csv, space, s["tau_cells"], 0)
-    est = _estimator("mote", s, step=best.get("step", "eager"))
+    from mobile_mote.search.scorer import LocalScorer
+    est = _estimator("mote", s, step=best.get("step") or "eager")
     t0 = time.perf_counter()
-    mote = _score_until(space, est, archs, data, s, best.get("workers", 1), s["tau_cap_s"] * 0.75, ev)
+    stop = t0 + s["tau_cap_s"]
+    # MOTE gets three quarters of the cap, the four proxies (one candidate at a time) what is left
+    mote, mote_err = _score_until(space, est, archs, data, s, best.get("workers") or 1, t0 + 0.75 * s["tau_cap_s"], ev)
     mote_s = time.perf_counter() - t0
     done = [r["arch"] for r in mote]
     for name in ("tse", "early_stop_acc"):
         for r in mote:
             ev.record(_estimator(name, s).from_shared_run(r))
-    proxies = {}
-    t1 = time.perf_counter()
-    for name in PROXIES:
-        proxies[name] = _score_until(space, get_estimator(name), done, data, s, 1, s["tau_cap_s"], ev)
+    proxies: dict = {n: [] for n in PROXIES}
+    scorers = {n: LocalScorer(space, get_estimator(n), data, 0, s["device"]) for n in PROXIES}
+    t1, last, proxy_err = time.perf_counter(), 0.0, None
+    try:  # cell by cell, every proxy of a cell before the next: a cell is in the tau with all four or not at all
+        for a in done:
+            now = time.perf_counter()
+            if now + last > stop:
+                break
+            for n in PROXIES:
+                rec = scorers[n].score([a])[0]
+                proxies[n].append(rec)
+                ev.record(rec)
+            last = time.perf_counter() - now
+    except Exception as e:
+        proxy_err = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    finally:
+        for sc in scorers.values():
+            sc.close()
     proxy_s = time.perf_counter() - t1
     ok = [r for r in mote if r["status"] == "ok"]
     refit, boxcox = rescore_population(ok, est, "fit") if len(ok) >= 3 else (ok, None)
@@ -220,7 +266,9 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
     for d in ("cifar10", "cifar100", "imagenet16"):
         truth = load_benchmark(bench_csv, "nb201", d).truth_for(cells)[d]
         taus[d] = {name: rank_agreement(v, truth) for name, v in scores.items()}
-    result = {"cells": len(cells), "asked": len(archs), "mote_seconds": mote_s, "proxy_seconds": proxy_s,
+    result = {"cells": len(cells), "asked": len(archs), "mote_cells": len(mote), "cap_s": s["tau_cap_s"],
+              "mote_failed": sum(r["status"] != "ok" for r in mote), "errors": {"mote": mote_err, "proxies": proxy_err},
+              "mote_seconds": mote_s, "proxy_seconds": proxy_s,
               "boxcox_fitted": boxcox, "kendall_tau": taus,
               "mote_s_per_cell": mote_s / max(len(mote), 1), "proxies_s_per_cell": proxy_s / max(len(cells), 1)}
     return result, {"cells": cells, "scores": scores, "records": by}
@@ -251,16 +299,17 @@ def stage_macro(s: dict, data, best: dict) -> dict:
     from search_spaces import get_space
     space = get_space("macro")
     archs = sample_archs("macro", s["macro_nets"], 0)
-    est = _estimator("mote", s, step=best.get("step", "eager"))
+    est = _estimator("mote", s, step=best.get("step") or "eager")
     t0 = time.perf_counter()
-    recs = [r for r in _score_until(space, est, archs, data, s, best.get("workers", 1), s["macro_cap_s"])
-            if r["status"] == "ok"]
+    scored, err = _score_until(space, est, archs, data, s, best.get("workers") or 1, t0 + s["macro_cap_s"])
+    recs = [r for r in scored if r["status"] == "ok"]
     secs = time.perf_counter() - t0
     if len(recs) >= 3:
         recs, _ = rescore_population(recs, est, "fit")
     cells = [r["arch"] for r in recs]
     truth = load_benchmark(packaged_benchmark("macro"), "macro").truth_for(cells)["cifar10"]
-    return {"networks": len(cells), "asked": len(archs), "s_per_network": secs / max(len(cells), 1),
+    return {"networks": len(cells), "asked": len(archs), "scored": len(scored), "cap_s": s["macro_cap_s"],
+            "failed": len(scored) - len(recs), "error": err, "s_per_network": secs / max(len(scored), 1),
             "kendall_tau": {"mote": rank_agreement([r["score"] for r in recs], truth),
                             "mote: landscape term": rank_agreement([-r["terms"]["landscape"] for r in recs], truth),
                             "mote: speed term": rank_agreement([-r["terms"]["speed"] for r in recs], truth),
@@ -274,7 +323,14 @@ def stage_retrain(s: dict) -> dict:
     br = _tool("bench_retrain")
     device = torch.device(s["device"])
     out = {}
+    t0, last = time.perf_counter(), 0.0
     for name in ("mobilenetv2_100", "mobilenetv3_large_100"):
+        t1 = time.perf_counter()
+        if t1 + last > t0 + s["retrain_cap_s"]:  # the next model would not finish inside the cap
+            out[name] = {"status": "not measured", "reason": f"cap of {s['retrain_cap_s']} s reached"}
+            continue
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # as the retraining loop sets it
         m = br.bench_model(device, s["retrain_batch"], s["retrain_res"], s["retrain_steps"], s["retrain_warmup"],
                            False, model_name=name)
         rec, plain = m.get("recipe_eager", {}), m.get("plain_pytorch", {})
@@ -284,6 +340,7 @@ def stage_retrain(s: dict) -> dict:
             proj["gpu_hours_200_epochs_on_8_gpus"] = proj["gpu_hours_200_epochs"] / 8
         out[name] = {"model": m, "recipe_over_plain": ratio, "projection": proj,
                      "data_pipeline": "not measured here (tools/bench_retrain.py measures decoding)"}
+        last = time.perf_counter() - t1
     return out
 
 
@@ -297,7 +354,8 @@ def stage_search(s: dict, proxy_data: str, seconds: float) -> dict:
            str(runs), "--name", "mbv3", "--quiet"]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, timeout=seconds, capture_output=True, text=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)}
+        proc = subprocess.run(cmd, timeout=seconds, capture_output=True, text=True, env=env)
         finished, err = proc.returncode == 0, proc.stderr[-500:]
     except subprocess.TimeoutExpired:
         finished, err = False, None
@@ -316,16 +374,26 @@ def stage_search(s: dict, proxy_data: str, seconds: float) -> dict:
             "projected_gpu_days_full_search": (upper / per_min) / 60 / 24 if per_min else None}
 
 
+def _default_data() -> Path:
+    return CARRIED if CARRIED.is_dir() else SHARED
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dry-run", action="store_true", help="every stage on CPU at tiny settings")
+    p.add_argument("--data", default=None, help="the data folder: proxy_cifar100_10/ and nb201/{benchmark,"
+                   "official_mote_dev}.csv (default: .gpu_evidence_data in the repository if --prepare made it, "
+                   "else ../shared/data)")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
-    p.add_argument("--copy-to", default=os.environ.get("OUT"), help="a second folder for the results (default $OUT)")
-    p.add_argument("--budget-s", type=float, default=470, help="stop starting stages after this many seconds")
+    p.add_argument("--copy-to", default=os.environ.get("OUT"), help="a second folder for the results (default $OUT; "
+                   "'' for none)")
+    p.add_argument("--budget-s", type=float, default=None, help="no stage starts after this many seconds (default: "
+                   "the settings' budget, 420 on the GPU)")
     p.add_argument("--stages", default=",".join(STAGES))
-    p.add_argument("--proxy-data", default=str(SHARED / "proxy_cifar100_10"))
+    p.add_argument("--require-all", action="store_true", help="exit 1 unless every asked stage is measured")
     args = p.parse_args(argv)
-    s = SETTINGS["dry" if args.dry_run else "gpu"]
+    s = dict(SETTINGS["dry" if args.dry_run else "gpu"])
+    budget = s["budget_s"] if args.budget_s is None else args.budget_s
     import torch
     if not args.dry_run and not torch.cuda.is_available():
         print("gpu_evidence: error: no CUDA device; run with --dry-run on a CPU", file=sys.stderr)
@@ -335,21 +403,32 @@ def main(argv=None) -> int:
     if unknown:
         print(f"gpu_evidence: error: unknown stage(s) {unknown}; accepted: {', '.join(STAGES)}", file=sys.stderr)
         return 2
-    from mobile_mote.data.proxy_data import load_proxy_data
+    root = Path(args.data) if args.data else _default_data()
+    proxy_dir, dev_csv, bench_csv = root / "proxy_cifar100_10", root / "nb201" / "official_mote_dev.csv", \
+        root / "nb201" / "benchmark.csv"
     dirs = [Path(args.out_dir)] + ([Path(args.copy_to)] if args.copy_to else [])
     ev = Evidence(dirs, args.dry_run)
-    ev.doc["settings"] = s
-    data = load_proxy_data(args.proxy_data)
-    dev_csv, bench_csv = SHARED / "nb201" / "official_mote_dev.csv", SHARED / "nb201" / "benchmark.csv"
+    ev.doc.update(settings=s, budget_s=budget, data=str(root))
+    commit = root / "COMMIT"
+    if commit.is_file():  # written by --prepare: the code the carried data went with
+        ev.doc["prepared_at_commit"] = commit.read_text().strip()
+    ev.save()
     t_start = time.perf_counter()
     best: dict = {}
+    loaded: dict = {}
+
+    def data():
+        if "data" not in loaded:
+            from mobile_mote.data.proxy_data import load_proxy_data
+            loaded["data"] = load_proxy_data(proxy_dir)
+        return loaded["data"]
 
     def run(name, fn):
-        left = args.budget_s - (time.perf_counter() - t_start)
+        left = budget - (time.perf_counter() - t_start)
         if name not in stages:
             return None
         if left <= 0:
-            ev.stage(name, {"status": "not measured", "reason": f"out of time ({args.budget_s:.0f} s budget)"})
+            ev.stage(name, {"status": "not measured", "reason": f"out of time ({budget:.0f} s budget)"})
             return None
         t0 = time.perf_counter()
         try:
@@ -357,31 +436,42 @@ def main(argv=None) -> int:
             ev.stage(name, {"status": "measured", "seconds": time.perf_counter() - t0, **res})
             print(f"gpu_evidence: {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             return res
+        except KeyboardInterrupt:  # `timeout -s INT`: the run's hard limit; what finished is on disk
+            ev.stage(name, {"status": "interrupted", "seconds": time.perf_counter() - t0})
+            raise
         except Exception as e:  # one broken stage never loses the others
             ev.stage(name, {"status": "failed", "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]})
             print(f"gpu_evidence: {name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             return None
 
-    speed = run("speed", lambda: stage_speed(s, data))
-    if speed:
-        best = speed["speed"]["best"]
-    detail: dict = {}
+    try:
+        speed = run("speed", lambda: stage_speed(s, data()))
+        if speed:
+            best = speed["speed"]["best"]
+        detail: dict = {}
 
-    def nb201() -> dict:
-        res, detail["nb201"] = stage_nb201(s, data, best, ev, dev_csv, bench_csv)
-        return res
-    run("nb201", nb201)
-    if "nb201" in detail:
-        run("released", lambda: stage_released(detail["nb201"], dev_csv))
-    run("macro", lambda: stage_macro(s, data, best))
-    run("retrain", lambda: stage_retrain(s))
-    left = args.budget_s - (time.perf_counter() - t_start)
-    run("search", lambda: stage_search(s, args.proxy_data, max(10.0, min(s["search_s"], left))))
+        def nb201() -> dict:
+            res, detail["nb201"] = stage_nb201(s, data(), best, ev, dev_csv, bench_csv)
+            return res
+        run("nb201", nb201)
+        if "nb201" in detail:
+            run("released", lambda: stage_released(detail["nb201"], dev_csv))
+        run("macro", lambda: stage_macro(s, data(), best))
+        run("retrain", lambda: stage_retrain(s))
+        left = budget - (time.perf_counter() - t_start)
+        if "search" in stages and left < 10:
+            ev.stage("search", {"status": "not measured", "reason": f"{max(left, 0):.0f} s left of the budget"})
+        else:
+            run("search", lambda: stage_search(s, str(proxy_dir), min(s["search_s"], left)))
+    except KeyboardInterrupt:
+        print("gpu_evidence: interrupted; the stages that finished are in gpu_evidence.json", file=sys.stderr)
     ev.doc["total_seconds"] = time.perf_counter() - t_start
     ev.save()
-    print(json.dumps({k: ev.doc["stages"][k].get("status") for k in ev.doc["stages"]}))
+    status = {k: ev.doc["stages"][k].get("status") for k in ev.doc["stages"]}
+    print(json.dumps(status))
+    if args.require_all and any(status.get(k) != "measured" for k in stages):
+        return 1
     return 0
-
 
 
 if __name__ == "__main__":
