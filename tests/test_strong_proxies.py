@@ -191,3 +191,18 @@ def test_component_table_resumes_and_expands_keys(tmp_path, data):
         by_net.setdefault(space.network_key(a), set()).add(v)
     assert all(len(v) == 1 for v in by_net.values())
     assert cols["macs"] == [float(space.macs(a)) for a in archs]
+
+
+def test_shared_pass_equals_one_at_a_time(data):
+    """Every proxy of one network through estimate_many gives the records of one-at-a-time calls."""
+    space = get_space("macro")
+    names = ["synflow", "jacov", "snip", "grad_norm", "fisher", "naswot", *AZ, "vkdnw"]
+    cfg = {"reduced": True, "batch_size": 8}
+    shared = estimate_many(names, space, "12100120", data, seed=1, **cfg)
+    assert list(shared) == names
+    assert shared["jacov"].terms["shared_pass"] and shared["grad_norm"].terms["shared_pass"]
+    for name in names:
+        alone = get_estimator(name, **{k: v for k, v in cfg.items() if not (name == "synflow" and k == "batch_size")})
+        rec = alone.estimate(space, "12100120", data, seed=1)
+        assert rec.status == shared[name].status == "ok", (name, rec.error)
+        assert rec.score == shared[name].score, name

@@ -84,25 +84,32 @@ from .saliency import _LossGradientProxy, loss_gradient_pass
 def estimate_many(names, space, arch, data, seed: int = 0, device="cpu", **config) -> dict:
     """Records for several proxies of one candidate, sharing what can be shared.
 
-    snip, grad_norm and fisher with the same configuration come from one backward pass (the
-    first of them carries its time; the others say ``terms['shared_pass'] = True``). The records
-    are the same as calling each estimator's ``estimate`` alone. ``config`` applies to every
+    What is shared (the first proxy of a group carries the time; the others say
+    ``terms['shared_pass'] = True``): snip, grad_norm, fisher and jacov at the same batch come from one
+    forward (one loss backward, and a second backward for jacov's input Jacobian); expressivity,
+    progressivity and trainability from one forward. Separate passes remain where a proxy changes
+    the network (synflow's absolute weights, vkdnw's re-initialised instance-norm network, grasp's
+    twice-differentiable activations) or reads another batch (naswot's 128 images, zico's two
+    batches). The records are the same as calling each estimator's ``estimate`` alone (tested).
+    The returned dict keeps the order of ``names``. ``config`` applies to every
     proxy that accepts the option (e.g. ``num_classes``, ``reduced``).
     """
     from dataclasses import fields
 
     from ..registry import estimator_class
 
-    shared: dict = {}
+    shared: dict = {"names": tuple(names)}
     out = {}
-    for name in names:
+    # the loss-gradient family first, so that jacov finds its Jacobian in their forward
+    family = ("snip", "grad_norm", "fisher")
+    for name in sorted(names, key=lambda n: (n not in family, list(names).index(n))):
         cls = estimator_class(name)
         known = {f.name for f in fields(cls.Config)}
         est = cls(**{k: v for k, v in config.items() if k in known})
         if hasattr(est, "_shared"):  # proxies that can reuse a pass another proxy of the call made
             est._shared = shared
         out[name] = est.estimate(space, arch, data, seed, device)
-    return out
+    return {name: out[name] for name in names}
 
 
 __all__ = ["draw_batch", "estimate_many", "jacov_score", "loss_gradient_pass", "_with_split"]

@@ -49,15 +49,20 @@ class SynFlow(_Proxy):
                        "input_hw": list(hw)}
 
 
-def loss_gradient_pass(model, x, y):
+def loss_gradient_pass(model, x, y, input_jacobian: bool = False):
     """One mean cross-entropy backward giving snip, grad_norm and fisher together.
 
     Fisher is accumulated by hooks on every conv/linear output (activation times its
     gradient, summed over space, squared, averaged over images). Returns a dict of raw terms.
+    ``input_jacobian``: jacov's input Jacobian (d sum(logits) / dx per image) from the same forward,
+    by a second backward through the kept graph (``terms['jacobian']``); the values are those of
+    jacov's own forward, since the forward is the same.
     """
     import torch
+    import torch.nn.functional as F
     layers = _weight_layers(model)
     acc: dict[int, torch.Tensor] = {}
+    listening = [True]  # fisher hears the loss's backward only, not jacov's
 
     def make_hook(i):
         def fwd(mod, inp, out):
@@ -66,6 +71,8 @@ def loss_gradient_pass(model, x, y):
             act = out.detach()
 
             def bwd(grad):
+                if not listening[0]:
+                    return
                 prod = act * grad.detach()
                 g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
                 d = 0.5 * g_nk.double().pow(2).sum(0)  # summed over images; / N at the end
@@ -73,11 +80,22 @@ def loss_gradient_pass(model, x, y):
             out.register_hook(bwd)
         return fwd
 
+    jac = {}
     handles = [m.register_forward_hook(make_hook(i)) for i, m in enumerate(layers)]
     try:
         def run(split):
             acc.clear()
-            _ce_backward(model, x, y, split)
+            listening[0] = True
+            if not input_jacobian or split > 1:
+                _ce_backward(model, x, y, split)
+                return
+            model.zero_grad(set_to_none=True)
+            xc = x.detach().clone().requires_grad_(True)
+            out = model(xc)
+            (F.cross_entropy(out, y) * 1.0).backward(retain_graph=True)  # as _ce_backward's one chunk
+            listening[0] = False
+            (g,) = torch.autograd.grad(out, xc, torch.ones_like(out), allow_unused=True)
+            jac["jacobian"] = (torch.zeros_like(xc) if g is None else g.detach()).reshape(len(xc), -1)
         _, split = _with_split(run, len(y), model)
     finally:
         for h in handles:
@@ -95,7 +113,7 @@ def loss_gradient_pass(model, x, y):
                 channels += per_ch
                 fisher += per_ch * int(np.prod(m.weight.shape[1:]))
     return {"snip": snip, "grad_norm": grad_norm, "fisher": fisher, "fisher_channels": channels,
-            "split": split, "batch": n}
+            "split": split, "batch": n, **jac}
 
 
 class _LossGradientProxy(_BatchProxy):
@@ -112,10 +130,12 @@ class _LossGradientProxy(_BatchProxy):
         else:
             model = self._model(space, arch, data, seed, device)
             x, y = self._batch(data, arch, seed, device)
-            terms = loss_gradient_pass(model, x, y)
+            # jacov asked for in the same call, at the same batch: its Jacobian from this forward
+            terms = loss_gradient_pass(model, x, y, input_jacobian=shared is not None and "jacov" in shared.get("names", ()))
             if shared is not None:
                 shared[("loss_gradient", cfg)] = terms
             terms = dict(terms, shared_pass=False)
+        terms.pop("jacobian", None)
         return terms[self._key], terms
 
 
