@@ -131,3 +131,61 @@ def test_a_rank_marks_a_device_failure_for_the_main_process(space, monkeypatch):
     assert rec["status"] == "failed" and rec["device_error"] is True
     monkeypatch.setattr(ps.estimator, "estimate", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
     assert "device_error" not in ps._score_one("12012012")
+
+
+# -- the command line: a device failure is one stderr line and exit status DEVICE_FAILURE -------------
+CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+COMMANDS = {
+    "score": ["score", "--space", "nb201", "--arch", CELL, "--estimator", "params", "--quiet", "--device", "cpu"],
+    "search": ["search", "--space", "nb201", "--estimator", "params", "--profile", "tiny", "--quiet",
+               "--algorithm", "ef", "--name", "oom", "--device", "cpu"],
+    "pareto": ["pareto", "--space", "nb201", "--objectives", "score,macs", "--estimator", "params", "--profile",
+               "tiny", "--quiet", "--name", "oom", "--device", "cpu"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_the_cli_says_a_device_failure_in_one_line(command, tmp_path, monkeypatch, capsys):
+    """The estimator runs out of memory on every try: no traceback, one line saying what failed and what to
+    try, exit status DEVICE_FAILURE (4: not bad input)."""
+    from mobile_mote.cli import DEVICE_FAILURE, main
+    from mobile_mote.estimators.analytic import Params
+
+    def oom(self, *a, **k):
+        raise RuntimeError(OOM)
+    monkeypatch.setattr(Params, "_terms", oom)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MOTE_CACHE", str(tmp_path / "no_cache"))
+    capsys.readouterr()
+    rc = main(COMMANDS[command])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert DEVICE_FAILURE == 4 and rc == DEVICE_FAILURE, err[-2000:]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    line = lines[0]
+    assert line.startswith(f"mote {command}: error: the device failed: "), line
+    assert "oom on cpu" in line and "CUDA out of memory" in line, line
+    assert "--set batch_size=N" in line and "another --device" in line, line
+    assert ("--resume" in line) == (command != "score"), line
+
+
+def test_the_advice_names_the_workers_when_there_are_several():
+    import argparse
+
+    from mobile_mote.cli import device_failure_line
+    line = device_failure_line(DeviceError("oom on cuda:0 scoring x\nsecond line"),
+                               argparse.Namespace(workers=4, resume=False))
+    assert "\n" not in line and "fewer --workers-per-device (now 4)" in line and "--resume goes on" in line
+    assert "fewer --workers" not in device_failure_line(DeviceError("x"), argparse.Namespace(workers=1))
+
+
+def test_the_device_failure_status_is_documented():
+    from pathlib import Path
+
+    from mobile_mote.cli import DEVICE_FAILURE, build_parser
+    parsers = build_parser()._subparsers._group_actions[0].choices
+    for command in COMMANDS:
+        text = " ".join(parsers[command].format_help().split())
+        assert f"{DEVICE_FAILURE} the device failed" in text and "--workers-per-device" in text, command
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert f"exits {DEVICE_FAILURE}" in readme

@@ -4,6 +4,11 @@ from __future__ import annotations
 import json
 import sys
 
+from . import DEVICE_FAILURE_STATUS
+
+EXIT_STATUS = (f"Exit status: 0 the front is written; 2 bad input (one line, nothing written); {DEVICE_FAILURE_STATUS}, "
+               "the candidates scored before it kept (resume with --resume); 130 interrupted (resume with --resume).")
+
 
 def pareto_spec_from_args(args):
     from ..efficiency import Constraint, parse_constraints
@@ -62,7 +67,7 @@ def register(sub) -> None:
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
-                       "or --latency-lut (mbv2, mbv3). " + MACS_NOTE)
+                       "or --latency-lut (mbv2, mbv3). " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(
         p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)")
     p.add_argument("--objectives", default="score,latency",

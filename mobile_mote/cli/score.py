@@ -5,6 +5,11 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from . import DEVICE_FAILURE_STATUS
+
+EXIT_STATUS = (f"Exit status: 0 every candidate scored (a failed candidate is a record with status failed); 2 bad "
+               f"input (one line, nothing written); {DEVICE_FAILURE_STATUS}, the records written before it kept; "
+               "130 interrupted.")
 
 
 def _score(args) -> int:
@@ -65,7 +70,7 @@ def register(sub) -> None:
     from search_spaces import list_spaces
 
     from .args import add_device_argument, add_threads_argument, add_workers_argument
-    p = sub.add_parser("score", help="score architectures with MOTE or a baseline estimator")
+    p = sub.add_parser("score", help="score architectures with MOTE or a baseline estimator", epilog=EXIT_STATUS)
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     src = p.add_argument_group("architectures (exactly one)")
     src.add_argument("--arch", help="one architecture string or preset")

@@ -6,13 +6,15 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from . import DEVICE_FAILURE_STATUS
 
 # The exit status of a search that ran but found no winner for a budget: every candidate failed, or
 # none was scored. Bad input is 2, an interrupt 130, a winner for every budget 0.
 NO_WINNER = 3
 EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line, nothing written); {NO_WINNER} "
                "the run ended without a winner for a budget (every candidate failed, or none was scored), after "
-               "writing its summary, store and records; 130 interrupted (resume with --resume).")
+               f"writing its summary, store and records; {DEVICE_FAILURE_STATUS}, the candidates scored before it kept "
+               "(resume with --resume); 130 interrupted (resume with --resume).")
 
 
 def spec_from_args(args):

@@ -11,7 +11,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import InputError
+from ..errors import DeviceError, InputError
 from .options import check_config
 from .record import Estimate, config_hash
 
@@ -54,12 +54,6 @@ def build_seeded(space, arch: str, seed: int, num_classes: int, reduced: bool, d
         torch.manual_seed(arch_seed(arch, seed))
         model = space.build(arch, num_classes=num_classes, reduced=reduced)
     return model.to(device)
-
-
-class DeviceError(RuntimeError):
-    """Out of memory or a CUDA error that outlived its retries: a fault of the device or of the run, not of
-    the candidate, so it is raised instead of becoming the candidate's failed record (a store would keep
-    that for good). The run stops; ``--resume`` scores the candidate again."""
 
 
 # how many times a candidate is scored again after out-of-memory or a CUDA error (memory freed between)
