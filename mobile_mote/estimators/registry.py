@@ -46,7 +46,7 @@ def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dic
 
 # Modules that register estimators, imported lazily to keep start-up cheap.
 _MODULES = ("mote", "fused", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
-            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw")
+            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw", "zero_fused")
 
 
 def _import_all() -> None:
