@@ -226,6 +226,35 @@ def test_cli_modnas_runs_and_refuses_bad_input(shared_data, nb201_benchmark_csv,
         assert len(err) == 1 and msg in err[0], err
 
 
+class _RunsCode:
+    """Pickled, it asks the loader to call ``open(marker, "w")``: code a weights-only load must never run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("planted", ["checkpoint.pt", "latency_predictor.pt"])
+def test_cli_modnas_refuses_a_planted_pickle_in_out(planted, shared_data, nb201_benchmark_csv, tmp_path, capsys):
+    """--out's own files are loaded weights-only: a file there that would run code is refused in one line, exit 2,
+    and its code never runs (a resumed run of the tiny profile still resumes:
+    test_kill_and_resume_gives_the_same_hypernetwork)."""
+    from mobile_mote.cli import main
+    out, marker = tmp_path / "m", tmp_path / "ran"
+    out.mkdir()
+    torch.save({"config": _RunsCode(marker), "weights": {}, "record": {}}, out / planted)
+    rc = main(["modnas", "--latency-table", str(shared_data / "nb201" / "latency_ms.csv"), "--benchmark",
+               str(nb201_benchmark_csv), "--proxy-data", str(shared_data / "proxy_cifar100_10" / "train"),
+               "--profile", "tiny", "--quiet", "--set", "epochs=1", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"mote modnas: error: cannot read {out / planted}: ") and "refused" in err[0], err
+    assert not marker.exists()  # the planted object was never called
+    assert not (out / "fronts.json").exists()
+
+
 def _nb201_indexed(benchmark_csv):
     """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
     from mobile_mote.benchmarks.nb201 import NB201Index

@@ -13,7 +13,8 @@ Per step, after the latency predictor is fitted once on the training devices' ta
 After training, each device gets ``rays`` preference rays on the quarter circle (MODNAS's 24), hence 24
 cells (argmax logits) and their front; ``tools/nb201_pareto.py --hypernetwork`` scores those fronts with
 the benchmark's true error and latency. Everything the loop needs to continue after a kill (weights,
-optimisers, schedules, RNG states, epoch) is checkpointed atomically after every epoch.
+optimisers, schedules, RNG states, epoch) is checkpointed atomically after every epoch, as tensors and plain
+containers only: ``--resume`` loads it (and the fitted latency predictor) weights-only.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from ..atomic import torch_save, write_text
-from ..errors import InputError
+from ..errors import InputError, load_error
 from .devices import TEST_DEVICES, TRAIN_DEVICES, DeviceLatencies
 from .hypernetwork import MetaHypernetwork
 from .latency_predictor import (LatencyPredictor, PredictorConfig, evaluate_predictor, one_hot_cells,
@@ -143,6 +144,22 @@ def rays_on_quarter_circle(n: int) -> np.ndarray:
     return np.stack([np.cos(t), np.sin(t)], axis=1)
 
 
+def _load_own(path: Path, keys: tuple[str, ...]) -> dict:
+    """A file this trainer wrote into its run folder (``checkpoint.pt``, ``latency_predictor.pt``), loaded
+    weights-only: it holds tensors and plain containers (dicts, lists, numbers, strings) and nothing else, so
+    a file planted there that would run code when unpickled is refused in one line, as is a damaged one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (pickle, zip and weights-only refusals all mean: not ours to load)
+        raise InputError(f"cannot read {path}: {load_error(e)}; remove it to start that part afresh, "
+                         "or choose another --out") from None
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        raise InputError(f"{path} is not a file of a MODNAS run (it lacks {', '.join(missing)}); remove it to "
+                         "start that part afresh, or choose another --out")
+    return state
+
+
 class ModnasTrainer:
     """Holds the models, optimisers and data of one run; ``run()`` trains (or resumes) and writes results."""
 
@@ -173,7 +190,7 @@ class ModnasTrainer:
     def _predictor(self) -> tuple[LatencyPredictor, dict]:
         path = self.out / "latency_predictor.pt"
         if path.is_file():
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = _load_own(path, ("weights", "record"))
             rec = state["record"]
             if rec["config"] != asdict(self.cfg.predictor) or rec["devices"] != self.train_devices:
                 raise InputError(f"{path} was fitted with other predictor options or training devices; "
@@ -316,7 +333,8 @@ class ModnasTrainer:
             if not resume:
                 raise InputError(f"{self.out} already holds a MODNAS run; pass --resume to continue it, or choose another --out")
             # RNG states must stay CPU byte tensors; load_state_dict moves the rest to each parameter's device
-            self._restore(torch.load(ckpt, map_location="cpu", weights_only=False))
+            self._restore(_load_own(ckpt, ("config", "epoch", "history", "supernet", "hpn", "opt_w", "opt_h",
+                                           "sched_w", "sched_h", "gen", "rng", "torch_rng")))
             self.log(f"resuming at epoch {self.epoch} of {cfg.epochs}")
         pred, pred_record = self._predictor()
         steps = max(1, math.ceil(len(self.y_train) / cfg.batch_size))
