@@ -121,6 +121,26 @@ def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | N
     return {"networks": len(archs), "fused": sum(s is not None for s in scores), "components": list(cols)}
 
 
+#: Components a record carries in its terms besides its own score: AZ-NAS's three come from one pass,
+#: so any one of their records holds all three; a vkdnw record holds VKDNW_single's two keys.
+CARRIED: dict[str, tuple[str, ...]] = {
+    "expressivity": ("expressivity", "progressivity", "trainability"),
+    "progressivity": ("expressivity", "progressivity", "trainability"),
+    "trainability": ("expressivity", "progressivity", "trainability"),
+    "vkdnw": ("vkdnw_dim", "vkdnw_entropy"),
+}
+
+
+def source_of(component: str, available) -> str:
+    """The estimator whose records give ``component``: its own if ``available`` has it, else one that carries it."""
+    if component in available:
+        return component
+    for est in sorted(available):
+        if component in CARRIED.get(est, ()):
+            return est
+    return component
+
+
 def record_components(record: Mapping) -> dict[str, float | None]:
     """A record's components, each higher = better: its score under its estimator's name (-inf when it
     was flagged non-finite), and for MOTE also ``mote``, ``landscape`` and ``speed`` (the terms are
@@ -136,6 +156,10 @@ def record_components(record: Mapping) -> dict[str, float | None]:
     for k, v in (terms.get("components") or {}).items():  # mote-z keeps its own; a flagged proxy ranks last
         if k not in out:
             out[k] = -math.inf if v is None and (proxies.get(k) or {}).get("status") == "flagged" else v
+    for k in CARRIED.get(name, ()):
+        v = terms.get(k)
+        if k not in out and isinstance(v, (int, float)):
+            out[k] = -math.inf if math.isnan(v) else float(v)
     if "landscape" in terms:
         out["landscape"] = -terms["landscape"]
     if "speed" in terms:

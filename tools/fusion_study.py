@@ -34,7 +34,7 @@ from mobile_mote.atomic import write_text  # noqa: E402
 from mobile_mote.benchmarks import load_benchmark, packaged_benchmark  # noqa: E402
 from mobile_mote.correlation import rank_agreement, read_jsonl  # noqa: E402
 from mobile_mote.errors import InputError  # noqa: E402
-from mobile_mote.fusion import log_rank_sum, record_components  # noqa: E402
+from mobile_mote.fusion import log_rank_sum, record_components, source_of  # noqa: E402
 from mobile_mote.provenance import provenance  # noqa: E402
 from mobile_mote.scoring import read_arch_file  # noqa: E402
 from search_spaces import ArchError, get_space  # noqa: E402
@@ -170,8 +170,10 @@ def gather(space, stem: Path, names: list[str], released: str | None):
                 seen.add(a)
                 order.append(a)
 
-    sources = {("mote" if c in MOTE_PARTS else c) for c in names if c not in RELEASED and c not in ("macs", "params")}
-    for est in sorted(sources):
+    on_disk = {p.name[len(stem.name) + 1:-len(".jsonl")] for p in stem.parent.glob(f"{stem.name}.*.jsonl")}
+    source = {c: ("mote" if c in MOTE_PARTS else source_of(c, on_disk)) for c in names
+              if c not in RELEASED and c not in ("macs", "params")}
+    for est in sorted(set(source.values())):
         path = Path(f"{stem}.{est}.jsonl")
         recs = read_jsonl(path)
         if not recs:
@@ -184,7 +186,7 @@ def gather(space, stem: Path, names: list[str], released: str | None):
         for r in recs:
             comps = record_components(r)
             for c in names:
-                if (c in MOTE_PARTS and est == "mote") or c == est:
+                if source.get(c) == est:
                     columns[c][r["arch"]] = comps.get(c)
     if any(c in RELEASED for c in names):
         if not released:
