@@ -218,7 +218,7 @@ class WinnerRecord:
                 "provenance": summary.get("provenance"), "data_quality": summary.get("data_quality"),
                 "schema_version": SCHEMA_VERSION}
         for k in ("final_accuracy", "final_accuracy_source", "final_rank", "feasible_architectures",
-                  "best_feasible_accuracy"):
+                  "best_feasible_accuracy", "final_rank_networks", "feasible_networks"):
             if winner.get(k) is not None:
                 data[k] = winner[k]
         return cls.from_dict(data, where=f"winner of search {summary.get('run', summary['space'])!r}")

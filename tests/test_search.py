@@ -228,6 +228,35 @@ def test_macro_benchmark_mode_reports_true_accuracy_and_rank(tmp_path, capsys, s
     assert w["feasible_architectures"] == len(feasible)
     assert w["final_rank"] == 1 + sum(v > w["final_accuracy"] for v in feasible)
     assert w["best_feasible_accuracy"] == pytest.approx(max(feasible))
+    # ... and among distinct networks (keys of one network share a row): 1,245 under 50 M
+    space = get_space("macro")
+    nets = {space.network_key(k): v["mean_acc"] for k, v in table.items() if v["flops"] <= 50e6}
+    assert w["feasible_networks"] == len(nets) == 1245
+    assert w["final_rank_networks"] == 1 + sum(v > w["final_accuracy"] for v in nets.values())
+    assert f"of {len(nets)} networks" in line["final_rank"]
+    # the search scored one key per network only
+    import sqlite3 as _sq
+    with _sq.connect(tmp_path / "m" / "search.db") as db:
+        archs = [r[0] for r in db.execute("SELECT arch FROM candidates")]
+    assert archs and all(space.network_key(a) == a for a in archs)
+
+
+def test_search_never_draws_two_keys_of_one_network():
+    space = get_space("macro")
+    cfg = SearchConfig(k=3, batch_start=4, batch_step=0, draw_factor=10, draw="neighbours", seed=0)
+    state, scores, log, costs = _drive(space, cfg, Constraint(max_macs=60e6), lambda a: space.macs(a))
+    assert state["pool"] and all(space.network_key(a) == a for a in state["pool"])
+    assert len({space.network_key(a) for a in state["pool"]}) == len(state["pool"])
+
+
+def test_quick_profile_runs_the_fused_zero_cost_estimator():
+    from mobile_mote.cli.search import spec_from_args
+    from mobile_mote.cli import build_parser
+    args = build_parser().parse_args(["search", "--space", "macro", "--flops", "50M", "--profile", "quick"])
+    spec = spec_from_args(args)
+    assert spec.estimator == "fused" and spec.search.algorithm == "ef"
+    args = build_parser().parse_args(["search", "--space", "macro", "--flops", "50M", "--profile", "tiny"])
+    assert spec_from_args(args).estimator == "mote"
 
 
 @pytest.mark.parametrize("space,extra,needle", [

@@ -23,8 +23,9 @@ def spec_from_args(args):
     from ..profiles import profile
     from ..search.algorithms import SearchConfig
     from ..search.spec import RunSpec
-    from .args import parse_set
+    from .args import parse_set, resolve_estimator
 
+    resolve_estimator(args)
     search = profile(args.profile, "search")
     for key in ("algorithm", "k", "top_fraction", "add_limit", "iterations", "draw", "batch_start", "draw_factor"):
         v = getattr(args, key)
@@ -67,7 +68,10 @@ def _print_result(spec, summary: dict) -> int:
             line["evaluation_accuracy"] = w["evaluation"]["accuracy"]
         if w.get("final_accuracy") is not None:
             line["final_accuracy"] = w["final_accuracy"]
-            if w.get("final_rank") is not None:
+            if w.get("final_rank_networks") is not None:
+                line["final_rank"] = (f"{w['final_rank_networks']} of {w['feasible_networks']} networks "
+                                      f"({w['final_rank']} of {w['feasible_architectures']} keys)")
+            elif w.get("final_rank") is not None:
                 line["final_rank"] = f"{w['final_rank']} of {w['feasible_architectures']}"
         print(json.dumps(line))
     print(f"results in {spec.run_dir}/ (winner.json, summary.md, plots); `mote show {spec.run_dir}`", file=sys.stderr)

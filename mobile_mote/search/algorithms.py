@@ -192,7 +192,7 @@ class MoteNAS(AskTell):
         attempts, cap = 0, max(1000, 200 * n)
         while len(out) < n and attempts < cap and not exhausted(seen):
             attempts += 1
-            a = make()
+            a = self.space.network_key(make())  # one key per distinct network: never scored twice
             if a in seen:
                 continue
             seen.add(a)

@@ -113,11 +113,17 @@ def true_standing(ctx, constraint: Constraint, arch: str) -> dict:
         return out
     out["final_accuracy"] = acc
     out["final_accuracy_source"] = ctx.benchmark.truth_source
-    feasible = [v for a, v in ctx.benchmark.truth().items() if v is not None and constraint.admits(ctx.costs(a))]
+    truth = {a: v for a, v in ctx.benchmark.truth().items() if v is not None and constraint.admits(ctx.costs(a))}
+    feasible = list(truth.values())
     if feasible:
         out["final_rank"] = 1 + sum(v > acc for v in feasible)
         out["feasible_architectures"] = len(feasible)
         out["best_feasible_accuracy"] = max(feasible)
+        # keys of one network (space.network_key) share one row of the benchmark: count networks too
+        networks = {ctx.space.network_key(a): v for a, v in truth.items()}
+        if len(networks) < len(truth):
+            out["final_rank_networks"] = 1 + sum(v > acc for v in networks.values())
+            out["feasible_networks"] = len(networks)
     return out
 
 

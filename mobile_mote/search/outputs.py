@@ -73,7 +73,10 @@ def render_summary(s: dict, top: int = 10) -> str:
                   f"- score {w['score']:.5g}" + (f", evaluation accuracy {ev['accuracy']:.2f} %" if ev.get("accuracy") is not None else "")]
         if w.get("final_accuracy") is not None:
             lines.append(f"- {w['final_accuracy_source']}: **{w['final_accuracy']:.2f} %**"
-                         + (f", rank {w['final_rank']} of {w['feasible_architectures']} feasible (best "
+                         + (f", rank {w['final_rank_networks']} of {w['feasible_networks']} feasible networks "
+                            f"({w['final_rank']} of {w['feasible_architectures']} keys; best "
+                            f"{w['best_feasible_accuracy']:.2f} %)" if w.get("final_rank_networks") else
+                            f", rank {w['final_rank']} of {w['feasible_architectures']} feasible (best "
                             f"{w['best_feasible_accuracy']:.2f} %)" if w.get("final_rank") else ""))
         lines += ["", "| rank | score | eval acc % | arch |", "|---|---|---|---|"]
         for i, t in enumerate(w["top_k"][:top], 1):
