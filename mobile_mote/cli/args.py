@@ -39,7 +39,8 @@ def add_space_and_budgets(p, flops_help: str):
 
 
 def add_estimator_arguments(p, profile_help: str) -> None:
-    p.add_argument("--estimator", default="mote")
+    p.add_argument("--estimator", default=None, help="the estimator (default: the profile's: mote, or fused "
+                   "under --profile quick)")
     p.add_argument("--profile", default="paper", help=profile_help)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an estimator option")
 
@@ -81,3 +82,11 @@ def threads_from_args(args, processes: int | None = None) -> int:
     """The checked --threads of a command (InputError for 0, negative or not a number)."""
     from ..devices import check_threads
     return check_threads(getattr(args, "threads", None), processes)
+
+
+def resolve_estimator(args) -> str:
+    """``--estimator`` as given, else the profile's (``profiles.default_estimator``); set on ``args``."""
+    from ..profiles import default_estimator
+    if not args.estimator:
+        args.estimator = default_estimator(args.profile)
+    return args.estimator

@@ -16,8 +16,9 @@ def pareto_spec_from_args(args):
     from ..profiles import profile
     from ..search.nsga import ParetoConfig
     from ..search.spec import RunSpec
-    from .args import parse_set
+    from .args import parse_set, resolve_estimator
 
+    resolve_estimator(args)
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     cfg = profile(args.profile, "pareto")
     for key in ("population", "generations"):

@@ -16,7 +16,9 @@ def _score(args) -> int:
     from ..devices import apply_threads, resolve_device
     from ..estimators import estimator_class, estimator_config, get_estimator
     from ..scoring import read_arch_file, resolve_proxy_data, sample_archs, score_archs
-    from .args import parse_set, threads_from_args
+    from .args import parse_set, resolve_estimator, threads_from_args
+
+    resolve_estimator(args)
 
     if sum(x is not None for x in (args.arch, args.archs, args.sample)) != 1:
         raise InputError("give exactly one of --arch A, --archs FILE or --sample N")
