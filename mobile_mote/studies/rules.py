@@ -79,3 +79,43 @@ def split_networks(networks: Sequence[str], seed: int = 0) -> tuple[list[str], l
     perm = np.random.default_rng(seed).permutation(len(nets))
     half = len(nets) // 2
     return sorted(nets[i] for i in perm[:half]), sorted(nets[i] for i in perm[half:])
+
+
+# -- the data each space gives a study -------------------------------------------------------------
+
+def macro_columns(space, records: Mapping[str, dict], keys: Sequence[str]) -> tuple[list[str], dict[str, list]]:
+    """(keys with a record, {component: values}) from component records (``studies.components``),
+    with MACs and params counted; one value per key, the keys of one network alike."""
+    keys = [k for k in keys if space.network_key(k) in records]
+    names = sorted({c for k in keys for c in records[space.network_key(k)]["components"]})
+    cols = {c: [records[space.network_key(k)]["components"].get(c) for k in keys] for c in names}
+    cols["macs"] = [float(space.macs(k)) for k in keys]
+    cols["params"] = [float(space.params(k)) for k in keys]
+    return keys, cols
+
+
+def table_columns(path, aliases: Mapping[str, str] | None = None, archs: Sequence[str] | None = None):
+    """(archs, {component: values}) from a component table CSV, renaming ``{new: old}`` columns and
+    keeping only ``archs`` when given."""
+    from ..fusion import read_component_table
+    names, cols = read_component_table(path)
+    for new, old in (aliases or {}).items():
+        if old in cols:
+            cols[new] = cols.pop(old)
+    if archs is not None:
+        keep = set(archs)
+        idx = [i for i, a in enumerate(names) if a in keep]
+        names = [names[i] for i in idx]
+        cols = {c: [v[i] for i in idx] for c, v in cols.items()}
+    return names, cols
+
+
+def distinct_networks(space, keys: Sequence[str], cols: Mapping[str, list]):
+    """The first key of each network and its values: figures over distinct networks."""
+    seen, idx = set(), []
+    for i, k in enumerate(keys):
+        n = space.network_key(k)
+        if n not in seen:
+            seen.add(n)
+            idx.append(i)
+    return [keys[i] for i in idx], {c: [v[i] for i in idx] for c, v in cols.items()}
