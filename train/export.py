@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import warnings
 from pathlib import Path
 
 from mobile_mote.atomic import atomic_path
 from mobile_mote.errors import InputError
+from mobile_mote.onnx_io import INPUT_NAME, OUTPUT_NAME, write_onnx
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 RTOL = 1e-4  # parity: max |onnx - torch| <= RTOL * max(1, max |torch|)
 
 
@@ -35,20 +33,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _torch_export(model, dummy, path: Path, opset: int) -> str:
-    import torch
-    kw = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset,
-              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, do_constant_folding=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
-        try:
-            torch.onnx.export(model, (dummy,), str(path), dynamo=False, **kw)
-            return "torchscript"
-        except TypeError:  # a torch without the `dynamo` switch: the TorchScript exporter is the only one
-            torch.onnx.export(model, (dummy,), str(path), **kw)
-            return "torchscript"
 
 
 def _metadata(model) -> dict:
@@ -92,8 +76,7 @@ def export_onnx(model, path, resolution: int = 224, opset: int = 17, check: bool
         t0 = time.perf_counter()
         # the file appears at `path` only when the block ends normally (after the parity check)
         with atomic_path(path) as tmp:
-            with torch.no_grad():
-                exporter = _torch_export(model, dummy, tmp, opset)
+            exporter = write_onnx(model, dummy, tmp, opset)
             proto = onnx.load(str(tmp))
             for k, v in _metadata(model).items():
                 entry = proto.metadata_props.add()

@@ -126,12 +126,12 @@ def measure_torch(model, resolution: int, device="cpu", batch: int = 1, warmup: 
 
 def measure_onnxruntime(model, resolution: int, batch: int = 1, warmup: int = 10, repeats: int = 50,
                         threads: int | None = None) -> dict:
-    """Export ``model`` to a temporary ONNX file and time onnxruntime's CPUExecutionProvider on it."""
+    """Write ``model`` to a temporary ONNX file and time onnxruntime's CPUExecutionProvider on it."""
     import numpy as np
     import onnxruntime as ort
     import torch
 
-    from train.export import export_onnx
+    from ..onnx_io import write_onnx
 
     _check_counts(warmup, repeats, batch, resolution)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -140,7 +140,7 @@ def measure_onnxruntime(model, resolution: int, batch: int = 1, warmup: int = 10
     model = model.cpu()
     with tempfile.TemporaryDirectory(prefix="mote_lat_") as tmp:
         path = Path(tmp) / "model.onnx"
-        export_onnx(model, path, resolution, check=False)
+        write_onnx(model, torch.randn(1, _in_chans(model), resolution, resolution), path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = n_threads
         so.inter_op_num_threads = 1
