@@ -10,11 +10,11 @@ from ..errors import InputError
 from .constraints import Constraint, Costs, check_achievable, parse_constraints
 
 
-def make_costs(space, latency_table=None, latency_device=None, latency_lut=None, benchmark=None,
+def make_costs(space, latency_table=None, latency_device=None, latency_lut=None, index_for=None,
                measure_device=None) -> Costs:
     """``Costs`` of ``space`` with at most one latency source; InputError for a bad or foreign one.
 
-    ``benchmark`` translates a table keyed by a benchmark's index (default: benchmark.csv beside it)."""
+    ``index_for(table)`` translates a table keyed by a benchmark's index (``tables.LatencyTable``)."""
     given = [n for n, v in (("--latency-table", latency_table), ("--latency-lut", latency_lut),
                             ("measurement", measure_device)) if v]
     if len(given) > 1:
@@ -22,7 +22,7 @@ def make_costs(space, latency_table=None, latency_device=None, latency_lut=None,
     latency = None
     if latency_table:
         from .tables import LatencyTable
-        latency = LatencyTable(latency_table, latency_device or "", space, benchmark)
+        latency = LatencyTable(latency_table, latency_device or "", space, index_for)
     elif latency_device:
         raise InputError("--latency-device names a column of --latency-table; give both")
     elif latency_lut:

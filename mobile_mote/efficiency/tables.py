@@ -1,7 +1,8 @@
 """Per-architecture latency tables (CSV: a key column, one column of milliseconds per device), checked on load.
 
 A table is keyed by ``arch`` (canonical strings of the space) or by a benchmark's ``index`` (NB201's
-latency_ms.csv), translated through the benchmark's own index table. Loading refuses, with one line, a
+latency_ms.csv), translated through the index the caller gives (``index_for``: the benchmark's own index
+table, which this module never reads itself). Loading refuses, with one line, a
 cell that is not a finite positive number, a table whose architectures are not the space's, and a table
 that lacks any architecture of the space, so a search never stops on a missing key half-way.
 """
@@ -69,7 +70,9 @@ def _read_columns(path: Path, devices: list) -> dict[str, dict]:
 class LatencyTable:
     """Latency (ms) of every architecture of a finite space on one device, from a table."""
 
-    def __init__(self, path: str | Path, device: str, space, index_table: str | Path | None = None):
+    def __init__(self, path: str | Path, device: str, space, index_for=None):
+        """``index_for(path)`` gives the index of a table keyed by a benchmark's index: anything with
+        ``arch_at(i) -> cell string`` (the search passes NB201's, ``benchmarks.nb201.NB201Index.beside``)."""
         if not space.accepts_latency_tables():
             raise InputError(f"a per-architecture latency table cannot list every architecture of {space.name}; "
                              "use a per-block LUT (--latency-lut, built by `mote latency-lut`)")
@@ -78,8 +81,10 @@ class LatencyTable:
         raw = read_latency_columns(path, [device])[device]
         index = None
         if raw and isinstance(next(iter(raw)), int):
-            from ..benchmarks.nb201 import NB201Index
-            index = NB201Index.beside(path, index_table)
+            if index_for is None:
+                raise InputError(f"latency table {path} is keyed by a benchmark's index; it needs the benchmark's "
+                                 "index table (--benchmark) to name its architectures")
+            index = index_for(path)
         self.ms: dict[str, float] = {}
         for k, v in raw.items():
             text = index.arch_at(k) if index is not None else k

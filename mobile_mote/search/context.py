@@ -4,7 +4,7 @@ that needs no store and no scoring, so bad input fails before any run state exis
 from __future__ import annotations
 
 import sys
-from functools import cached_property
+from functools import cached_property, partial
 
 from ..efficiency import Constraint, check_achievable, make_costs
 from ..errors import InputError
@@ -35,7 +35,9 @@ class RunContext:
             self.kind = "evolution"
             spec.search.validate(self.space.size())
         # a table keyed by a benchmark's index is translated through --benchmark (or benchmark.csv beside it)
-        self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut, spec.benchmark)
+        from ..benchmarks.nb201 import NB201Index
+        self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut,
+                                partial(NB201Index.beside, explicit=spec.benchmark))
         wants_latency = any(c.max_latency_ms for c in spec.constraints) or (
             self.kind == "pareto" and "latency" in spec.objectives)
         if wants_latency and self.costs.latency is None:
