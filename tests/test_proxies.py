@@ -181,12 +181,6 @@ def test_configs_inherit_the_shared_fields():
     assert "num_batches" not in estimator_class("synflow").Config.__dataclass_fields__
 
 
-def test_old_proxies_module_still_imports():
-    from mobile_mote.estimators import proxies
-    assert proxies.estimate_many is estimate_many and proxies._with_split is _with_split
-    assert proxies.jacov_score is jacov_score
-
-
 # -- agreement with an independent library (NASLib) on its NB201 cells ----------------------
 
 def _spearman(a, b):

@@ -75,11 +75,6 @@ class Costs:
         return c
 
 
-def cheapest_arch(space) -> str:
-    """The architecture with the fewest MACs and params (the space knows its own)."""
-    return space.cheapest_arch()
-
-
 def check_achievable(space, constraints: list[Constraint], costs: Costs) -> None:
     """Refuse an impossible budget at once, naming the smallest achievable value."""
     floor = costs.cost_without_latency(space.cheapest_arch())

@@ -161,12 +161,6 @@ def measure_onnxruntime(model, resolution: int, batch: int = 1, warmup: int = 10
     return rec
 
 
-def table_latency(path, device: str, space):
-    """A per-architecture table (NB201's ``latency_ms.csv``): a callable arch -> ms."""
-    from .tables import LatencyTable
-    return LatencyTable(path, device, space)
-
-
 # -- the per-block lookup table -------------------------------------------------------------------------
 def covering_archs(space) -> list[tuple]:
     """Networks that together contain every LUT entry of ``space`` (the space knows which)."""

@@ -283,8 +283,3 @@ def rescore_population(records: list[dict], estimator: MOTE, boxcox: str = "fit"
             r["terms"] = terms
         out.append(r)
     return out, params.to_dict()
-
-
-def profile_config(profile: str, **overrides) -> dict:
-    """The training estimators' options under ``profile`` (``PROFILES``), then ``overrides``."""
-    return {**MOTE.profile_options(profile), **overrides}
