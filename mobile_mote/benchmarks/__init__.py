@@ -36,8 +36,8 @@ def load_benchmark(path: str | Path, space: str, dataset: str | None = None):
         from .macro import MacroBenchmark
         bench = MacroBenchmark(p)
     else:
-        from .nb201 import NB201Benchmark
-        bench = NB201Benchmark(p, dataset or "cifar100")
+        from .nb201 import MAIN_DATASET, NB201Benchmark
+        bench = NB201Benchmark(p, dataset or MAIN_DATASET)
     if bench.space != space:
         raise InputError(f"benchmark {p.name} is the {bench.space} table; it needs --space {bench.space}, not {space}")
     return bench

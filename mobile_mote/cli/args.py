@@ -38,6 +38,13 @@ def add_space_and_budgets(p, flops_help: str):
     return b
 
 
+def add_benchmark_dataset_argument(p) -> None:
+    """--benchmark-dataset, one default for `mote search` and `mote pareto`: NB201's main target."""
+    from ..benchmarks.nb201 import DATASETS, MAIN_DATASET
+    p.add_argument("--benchmark-dataset", default=MAIN_DATASET, choices=list(DATASETS),
+                   help=f"NB201's data set of the true accuracy (default {MAIN_DATASET})")
+
+
 def add_estimator_arguments(p, profile_help: str) -> None:
     p.add_argument("--estimator", default=None, help="the estimator (default: the profile's: mote, or fused "
                    "under --profile quick)")

@@ -63,7 +63,7 @@ def _print_front(spec, summary: dict) -> None:
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import add_estimator_arguments, add_run_arguments, add_space_and_budgets
+    from .args import add_benchmark_dataset_argument, add_estimator_arguments, add_run_arguments, add_space_and_budgets
     from ..search.nsga import OBJECTIVES
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
@@ -85,7 +85,7 @@ def register(sub) -> None:
     p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
     p.add_argument("--benchmark", help="benchmark table (NB201 benchmark.csv, NAS-Bench-Macro JSON): annotate the "
                    "front with true accuracy (reporting only)")
-    p.add_argument("--benchmark-dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16"])
+    add_benchmark_dataset_argument(p)
     p.add_argument("--store", help="results store (default runs-dir/name/search.db; may be shared with "
                    "`mote search` runs)")
     add_run_arguments(p, "run name (default from space, objectives, seed)")

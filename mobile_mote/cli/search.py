@@ -128,7 +128,7 @@ def _show(args) -> int:
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import add_estimator_arguments, add_run_arguments, add_space_and_budgets
+    from .args import add_benchmark_dataset_argument, add_estimator_arguments, add_run_arguments, add_space_and_budgets
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
                        description="MOTE-NAS search. " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
@@ -151,7 +151,7 @@ def register(sub) -> None:
     p.add_argument("--benchmark", help="a benchmark table: NB201's benchmark.csv (evaluation stage from its 12-epoch "
                    "accuracy, report 200-epoch accuracy) or NAS-Bench-Macro's JSON (--space macro: report the "
                    "winner's true accuracy and rank)")
-    p.add_argument("--benchmark-dataset", default="cifar100", choices=["cifar10", "cifar100", "imagenet16"])
+    add_benchmark_dataset_argument(p)
     add_run_arguments(p, "run name (default from space, algorithm, budget, seed)")
     p.set_defaults(func=_search)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..benchmarks.nb201 import MAIN_DATASET
 from ..efficiency.constraints import Constraint
 from .algorithms import SearchConfig
 from .nsga import ParetoConfig
@@ -42,7 +43,7 @@ class RunSpec:
     objectives: tuple = ("score", "latency")
     proxy_data: str | None = None
     benchmark: str | None = None  # a benchmark table: evaluation stage and/or true accuracy of the result
-    benchmark_dataset: str = "cifar100"
+    benchmark_dataset: str = MAIN_DATASET  # NB201's data set of the true accuracy
     latency_table: str | None = None
     latency_device: str | None = None
     latency_lut: str | None = None
