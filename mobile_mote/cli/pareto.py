@@ -64,15 +64,15 @@ def _print_front(spec, summary: dict) -> None:
 def register(sub) -> None:
     from . import MACS_NOTE
     from .args import add_benchmark_dataset_argument, add_estimator_arguments, add_run_arguments, add_space_and_budgets
-    from ..search.nsga import OBJECTIVES
+    from ..search.nsga import DEFAULT_OBJECTIVES, OBJECTIVES
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
                        "or --latency-lut (mbv2, mbv3). " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(
         p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)")
-    p.add_argument("--objectives", default="score,latency",
-                   help=f"two or more of {', '.join(OBJECTIVES)}, comma-separated (default score,latency); "
+    p.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES),
+                   help=f"two or more of {', '.join(OBJECTIVES)}, comma-separated (default %(default)s); "
                    "score is maximised, the costs minimised")
     add_estimator_arguments(p, "paper (default: population 50, 20 generations), official (same search; the "
                             "estimator's official-code variant), tiny (population 6, 2 generations: tests "

@@ -21,11 +21,12 @@ from ..pareto import nsga2_select, ranks_and_crowding
 from .algorithms import MAX_DRAW, MAX_STEPS, AskTell, check_whole
 
 OBJECTIVES = ("score", "macs", "params", "latency")
+DEFAULT_OBJECTIVES = ("score", "latency")  # mote pareto's, RunSpec's and ParetoConfig's default
 
 
 @dataclass
 class ParetoConfig:
-    objectives: tuple = ("score", "macs")  # at least two distinct names from OBJECTIVES
+    objectives: tuple = DEFAULT_OBJECTIVES  # at least two distinct names from OBJECTIVES
     population: int = 50
     generations: int = 20  # after generation 0: the search evaluates population * (generations + 1)
     max_mutations: int = 2  # a child is its parent after 1 .. max_mutations mutations

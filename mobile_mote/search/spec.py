@@ -12,7 +12,7 @@ from pathlib import Path
 from ..benchmarks.nb201 import MAIN_DATASET
 from ..efficiency.constraints import Constraint
 from .algorithms import SearchConfig
-from .nsga import ParetoConfig
+from .nsga import DEFAULT_OBJECTIVES, ParetoConfig
 
 
 def check_run_name(name) -> None:
@@ -40,7 +40,7 @@ class RunSpec:
     estimator_config: dict = field(default_factory=dict)
     search: SearchConfig = field(default_factory=SearchConfig)  # mote-nas / ef / rs
     pareto: ParetoConfig | None = None  # set: the run is NSGA-II over ``objectives``
-    objectives: tuple = ("score", "latency")
+    objectives: tuple = DEFAULT_OBJECTIVES
     proxy_data: str | None = None
     benchmark: str | None = None  # a benchmark table: evaluation stage and/or true accuracy of the result
     benchmark_dataset: str = MAIN_DATASET  # NB201's data set of the true accuracy
