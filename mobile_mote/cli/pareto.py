@@ -75,8 +75,8 @@ def register(sub) -> None:
                    help=f"two or more of {', '.join(OBJECTIVES)}, comma-separated (default %(default)s); "
                    "score is maximised, the costs minimised")
     add_estimator_arguments(p, "paper (default: population 50, 20 generations), official (same search; the "
-                            "estimator's official-code variant), tiny (population 6, 2 generations: tests "
-                            "and CPU demos only)")
+                            "estimator's official-code variant), cpu, quick (the zero-cost fused estimator, "
+                            "population 20, 4 generations), tiny (population 6, 2 generations: tests only)")
     s = p.add_argument_group("NSGA-II")
     s.add_argument("--population", type=int, default=None, help="population size (profile default)")
     s.add_argument("--generations", type=int, default=None,

@@ -132,8 +132,9 @@ def register(sub) -> None:
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
                        description="MOTE-NAS search. " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
-    add_estimator_arguments(p, "paper (default), official (the official code's variant), "
-                            "tiny (tests and CPU demos only)")
+    add_estimator_arguments(p, "paper (default), official (the official code's variant), cpu (MOTE sized "
+                            "for CPU benchmarks), quick (the CPU quick start: the zero-cost fused estimator, "
+                            "MOTE-NAS-EF's loop, about two minutes), tiny (tests only)")
     s = p.add_argument_group("search")
     s.add_argument("--algorithm", choices=["mote-nas", "ef", "rs"], default=None,
                    help="mote-nas (default), ef (MOTE top-1, no evaluation stage), rs (random + evaluation)")
