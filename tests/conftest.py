@@ -58,3 +58,14 @@ def load_tool():
             cache[name] = mod
         return cache[name]
     return load
+
+
+def synthetic_proxy_data(n: int = 48, labels: int = 4):
+    """Random 32x32 images with ``labels`` labels in turn: the proxies need no real data to be exercised."""
+    import numpy as np
+
+    from mobile_mote.data.proxy_data import ProxyData
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(n, dtype=np.int64) % labels
+    return ProxyData(x, y, [chr(ord("a") + i) for i in range(labels)], source="synthetic")

@@ -11,7 +11,7 @@ import torch
 from mobile_mote.estimators import get_estimator, list_estimators
 from mobile_mote.errors import InputError
 from mobile_mote.estimators.zero_cost import _with_split, estimate_many, jacov_score
-from mobile_mote.data.proxy_data import ProxyData
+from conftest import synthetic_proxy_data
 from search_spaces import get_space
 from search_spaces.nb201_net import NB201Network, ReducedNB201
 
@@ -36,10 +36,7 @@ def space():
 @pytest.fixture(scope="module")
 def data():
     """Synthetic 32x32 images with 4 labels: the proxies need no real data to be exercised."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(48, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(48, dtype=np.int64) % 4
-    return ProxyData(x, y, ["a", "b", "c", "d"], source="synthetic")
+    return synthetic_proxy_data(48)
 
 
 def _est(name, **extra):

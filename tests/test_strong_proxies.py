@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from mobile_mote.data.proxy_data import ProxyData
 from mobile_mote.estimators import get_estimator
 from mobile_mote.estimators.zero_cost import estimate_many
 from mobile_mote.estimators.zero_cost.common import no_inplace
 from mobile_mote.estimators.zero_cost.feature_spectra import capture_features
 from mobile_mote.estimators.zero_cost.vkdnw import _instance_bn, first_element_jacobian, fisher_spectrum_terms
+from conftest import synthetic_proxy_data
 from search_spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -23,10 +23,8 @@ AZ = ("expressivity", "progressivity", "trainability")
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(24, dtype=np.int64) % 4
-    return ProxyData(x, y, ["a", "b", "c", "d"], source="synthetic")
+    """Synthetic 32x32 images with 4 labels: the proxies need no real data to be exercised."""
+    return synthetic_proxy_data(24)
 
 
 def _instance_model(space, arch):

@@ -78,7 +78,7 @@ from __future__ import annotations
 from . import jacobian, ntk, saliency, zen, zico  # noqa: F401  (each registers its proxies)
 from .common import _with_split, draw_batch
 from .jacobian import jacov_score
-from .saliency import _LossGradientProxy, loss_gradient_pass
+from .saliency import loss_gradient_pass
 
 
 def estimate_many(names, space, arch, data, seed: int = 0, device="cpu", **config) -> dict:

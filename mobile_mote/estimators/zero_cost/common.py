@@ -234,6 +234,24 @@ class _Proxy(Estimator):
     def _compute(self, space, arch, data, seed, device):
         raise NotImplementedError
 
+    # set by estimate_many to one dict per (space, arch, data, seed, device): proxies that share a
+    # pass find there what another proxy of the same call computed
+    _shared: dict | None = None
+
+    def _shared_key(self, group: str) -> tuple:
+        return (group, tuple(kv for kv in sorted(self.config_dict().items()) if kv[0] != "estimator"))
+
+    def _from_shared(self, group: str, compute) -> dict:
+        """The terms of pass ``group`` at this configuration: computed once per ``estimate_many`` call
+        (``shared_pass`` False for the proxy that ran it, True for the others), or here when alone."""
+        key, shared = self._shared_key(group), self._shared
+        if shared is not None and key in shared:
+            return dict(shared[key], shared_pass=True)
+        terms = compute()
+        if shared is not None:
+            shared[key] = terms
+        return dict(terms, shared_pass=False)
+
     def _model(self, space, arch, data, seed, device, train=True):
         """The seeded network; in train mode BN uses batch statistics, dropout stays off."""
         from torch import nn

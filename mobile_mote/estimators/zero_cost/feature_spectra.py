@@ -111,18 +111,9 @@ class _FeatureSpectrum(_BatchProxy):
         batch_size: int = 64
 
     _key = "expressivity"
-    _shared: dict | None = None  # set by estimate_many: the three components then share one pass
 
     def _compute(self, space, arch, data, seed, device):
-        shared = getattr(self, "_shared", None)
-        key = ("features", tuple(kv for kv in sorted(self.config_dict().items()) if kv[0] != "estimator"))
-        if shared is not None and key in shared:
-            terms = dict(shared[key], shared_pass=True)
-        else:
-            terms = features_pass(self, space, arch, data, seed, device)
-            if shared is not None:
-                shared[key] = terms
-            terms = dict(terms, shared_pass=False)
+        terms = self._from_shared("features", lambda: features_pass(self, space, arch, data, seed, device))
         return terms[self._key], terms
 
 
@@ -140,19 +131,10 @@ def features_pass(proxy, space, arch, data, seed, device) -> dict:
     return dict(feature_terms(feats, arch, seed), batch=len(x))
 
 
-@register_estimator("expressivity")
-class Expressivity(_FeatureSpectrum):
-    """AZ-NAS: summed entropy of the feature maps' channel-covariance spectra."""
-    _key = "expressivity"
-
-
-@register_estimator("progressivity")
-class Progressivity(_FeatureSpectrum):
-    """AZ-NAS: the smallest gain of expressivity from one feature map to the next."""
-    _key = "progressivity"
-
-
-@register_estimator("trainability")
-class Trainability(_FeatureSpectrum):
-    """AZ-NAS: how close block-to-block back-propagation is to norm-preserving (mean over pairs)."""
-    _key = "trainability"
+# One registered estimator per component, each reading its own key of the shared pass's terms.
+for _key, _doc in (
+        ("expressivity", "AZ-NAS: summed entropy of the feature maps' channel-covariance spectra."),
+        ("progressivity", "AZ-NAS: the smallest gain of expressivity from one feature map to the next."),
+        ("trainability", "AZ-NAS: how close block-to-block back-propagation is to norm-preserving (mean over pairs).")):
+    register_estimator(_key)(type(_key.capitalize(), (_FeatureSpectrum,), {"_key": _key, "__doc__": _doc,
+                                                                             "__module__": __name__}))

@@ -25,12 +25,10 @@ def jacov_score(jac: np.ndarray, k: float = 1e-5) -> tuple[float, float, float]:
 class JaCov(_BatchProxy):
     """NASLib's jacov: eigen-spectrum of the correlation of input Jacobians."""
 
-    _shared: dict | None = None  # set by estimate_many: snip/grad_norm/fisher's forward may hold the Jacobian
-
     def _compute(self, space, arch, data, seed, device):
         import torch
-        cfg = tuple(kv for kv in sorted(self.config_dict().items()) if kv[0] != "estimator")
-        hit = (self._shared or {}).get(("loss_gradient", cfg), {})
+        # in estimate_many, snip/grad_norm/fisher's forward at the same batch holds the Jacobian
+        hit = (self._shared or {}).get(self._shared_key("loss_gradient"), {})
         if "jacobian" in hit:
             score, vmin, vmax = jacov_score(hit["jacobian"].cpu().double().numpy())
             return score, {"jacov": score, "eig_min": vmin, "eig_max": vmax, "split": 1, "batch": len(hit["jacobian"]),

@@ -119,22 +119,16 @@ def loss_gradient_pass(model, x, y, input_jacobian: bool = False):
 class _LossGradientProxy(_BatchProxy):
     """snip, grad_norm and fisher: one backward pass, shared within ``estimate_many``."""
 
-    _shared: dict | None = None  # set by estimate_many for one (space, arch, data, seed, device)
     _key = "snip"
 
     def _compute(self, space, arch, data, seed, device):
-        cfg = tuple(kv for kv in sorted(self.config_dict().items()) if kv[0] != "estimator")
-        shared = self._shared
-        if shared is not None and ("loss_gradient", cfg) in shared:
-            terms = dict(shared[("loss_gradient", cfg)], shared_pass=True)
-        else:
+        def compute():
             model = self._model(space, arch, data, seed, device)
             x, y = self._batch(data, arch, seed, device)
             # jacov asked for in the same call, at the same batch: its Jacobian from this forward
-            terms = loss_gradient_pass(model, x, y, input_jacobian=shared is not None and "jacov" in shared.get("names", ()))
-            if shared is not None:
-                shared[("loss_gradient", cfg)] = terms
-            terms = dict(terms, shared_pass=False)
+            wants_jacobian = self._shared is not None and "jacov" in self._shared.get("names", ())
+            return loss_gradient_pass(model, x, y, input_jacobian=wants_jacobian)
+        terms = self._from_shared("loss_gradient", compute)
         terms.pop("jacobian", None)
         return terms[self._key], terms
 
