@@ -23,6 +23,14 @@ from typing import Mapping, Sequence
 from .errors import InputError
 
 
+#: The ranking rule for every space, chosen on development data among the rules declared beforehand
+#: (``mobile_mote.studies.rules.CANDIDATE_RULES``; record: benchmarks/results/rule_selection.json).
+#: ``mote fuse`` without --components applies it to the components a table has; ``fused`` and
+#: ``mote-z`` take it as their default components (``fused`` without MOTE's terms, which need training).
+DEFAULT_RULE: tuple[str, ...] = ("vkdnw", "expressivity", "trainability", "macs", "jacov", "naswot")
+MOTE_TERMS = ("landscape", "speed")
+
+
 def log_rank_sum(columns: Mapping[str, Sequence[float | None]]) -> list[float | None]:
     """The fused score of every network: ``sum_c log(rank_c / N)`` over the components in ``columns``."""
     from scipy.stats import rankdata
@@ -109,8 +117,15 @@ def _number(text, where: str) -> float | None:
 
 
 def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | None = None) -> dict:
-    """Read ``table``, write ``arch,score`` (the fused score; empty where a component is missing) to ``out``."""
+    """Read ``table``, write ``arch,score`` (the fused score; empty where a component is missing) to ``out``.
+    ``components`` None: the components of ``DEFAULT_RULE`` the table has."""
     from .atomic import write_text
+    if components is None:
+        _, header = read_component_table(table)
+        components = [c for c in DEFAULT_RULE if c in header]
+        if not components:
+            raise InputError(f"component table {table} has none of the default rule's components "
+                             f"({', '.join(DEFAULT_RULE)}); name the columns to fuse with --components")
     archs, cols = read_component_table(table, components)
     scores = log_rank_sum(cols)
     lines = ["arch,score"] + [f"{a},{'' if s is None else repr(s)}" for a, s in zip(archs, scores)]

@@ -5,7 +5,7 @@ import pytest
 
 from mobile_mote.cli import main
 from mobile_mote.errors import InputError
-from mobile_mote.fusion import fuse_table, log_rank_sum, read_component_table, record_components
+from mobile_mote.fusion import DEFAULT_RULE, fuse_table, log_rank_sum, read_component_table, record_components
 
 
 def test_log_rank_sum_by_hand():
@@ -51,10 +51,14 @@ def test_mote_fuse_cli(tmp_path, capsys):
     want = log_rank_sum({"x": [1, 2, 3], "y": [10, 30, 20]})
     assert [r[0] for r in rows] == ["A", "B", "C"]
     assert [float(r[1]) for r in rows] == pytest.approx(want)
-    # every column by default: A misses z, so it gets no fused score
+    # by default the rule chosen for every space, over the components the table has
+    rule_table = tmp_path / "r.csv"
+    rule_table.write_text("arch,naswot,macs,other\nA,1,10,\nB,2,30,5\nC,3,20,6\n")
     out2 = tmp_path / "s2.csv"
-    assert fuse_table(table, out2)["components"] == ["x", "y", "z"]
-    assert out2.read_text().splitlines()[1] == "A,"
+    assert fuse_table(rule_table, out2)["components"] == [c for c in DEFAULT_RULE if c in ("naswot", "macs")]
+    assert out2.read_text().splitlines()[1].startswith("A,-")
+    with pytest.raises(InputError, match="none of the default rule's components"):
+        fuse_table(table, tmp_path / "s3.csv")
     # an existing output is kept unless --force
     before = out.read_text()
     assert main(["fuse", "--table", str(table), "--out", str(out)]) == 2

@@ -38,7 +38,8 @@ def test_fused_rules_match_mote_fuse_on_the_written_table(tool, tmp_path):
     res = json.loads((tmp_path / "macro_fusion_t.json").read_text())
     assert res["n"] == len(archs) - 1  # the failed synflow record has no component
     assert set(res["rules"]) == {"all", "terms"} and res["rules"]["terms"]["components"] == ["landscape", "speed"]
-    fuse_table(tmp_path / "macro_fusion_t_components.csv", tmp_path / "fused.csv")
+    fuse_table(tmp_path / "macro_fusion_t_components.csv", tmp_path / "fused.csv",
+               ["landscape", "speed", "synflow", "macs"])  # the "all" rule
     rows = [ln.split(",") for ln in (tmp_path / "fused.csv").read_text().splitlines()[1:]]
     truth = [c["acc_cifar10"] for c in res["cells"]]
     assert [r[0] for r in rows] == [c["arch"] for c in res["cells"]]

@@ -33,6 +33,7 @@ def register(sub) -> None:
                                    "log(rank / N) in this table's population (empty where a component is missing).")
     f.add_argument("--table", required=True, help="CSV: arch plus one column per component")
     f.add_argument("--out", required=True, help="CSV to write: arch,score")
-    f.add_argument("--components", default=None, help="comma-separated columns to fuse (default: every column but arch)")
+    f.add_argument("--components", default=None, help="comma-separated columns to fuse (default: the components of the rule chosen for every "
+                   "space that the table has: mobile_mote.fusion.DEFAULT_RULE)")
     f.add_argument("--force", action="store_true", help="overwrite --out")
     f.set_defaults(func=_fuse)
