@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..fusion import DEFAULT_RULE, MOTE_TERMS
 from .base import Estimator
 from .options import text
 from .registry import estimator_class, register_estimator
@@ -31,7 +32,7 @@ class FusedZeroCost(Estimator):
 
     @dataclass
     class Config:
-        components: str = "vkdnw,expressivity,trainability,macs,jacov,naswot"
+        components: str = ",".join(c for c in DEFAULT_RULE if c not in MOTE_TERMS)
         reduced: bool = False
         num_classes: int | None = None  # None: the data's label count
 
