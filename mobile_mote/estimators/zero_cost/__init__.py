@@ -1,9 +1,11 @@
 """Zero-cost proxies: one forward/backward at initialisation, no training; one family per module.
 
 ``common`` (the shared setup: ``_Proxy``, ``_BatchProxy``, ``draw_batch``, the OOM split
-``_with_split``), ``saliency`` (synflow, snip, grad_norm, fisher, grasp), ``jacobian`` (jacov,
-naswot), ``ntk``, ``zico``, ``zen``; the analytic baselines params and macs are in
-``estimators/analytic.py``.
+``_with_split``, the shared-pass cache ``_from_shared``), ``saliency`` (synflow, snip, grad_norm, fisher,
+grasp), ``jacobian`` (jacov, naswot), ``ntk``, ``zico``, ``zen``, ``feature_spectra`` (AZ-NAS's
+expressivity, progressivity, trainability), ``vkdnw`` (VKDNW); the analytic baselines params and macs
+are in ``estimators/analytic.py``. Each new module documents its maths and what differs from the
+authors' code.
 
 Registered names (``get_estimator(name, **config)``); every score is HIGHER-IS-BETTER and every
 raw value is kept in the record's ``terms``:
@@ -55,8 +57,9 @@ Common behaviour
 * CUDA out-of-memory: the batch is split into 2, 4, ... chunks and the gradients accumulated
   (each chunk's mean loss scaled by its share, so the sum equals the full-batch mean-loss
   gradient; only BN's batch statistics then differ). The split used is ``terms['split']``.
-* ``estimate_many(names, ...)`` scores several proxies of one candidate; snip, grad_norm and
-  fisher then share one backward pass (same numbers as scoring each alone).
+* ``estimate_many(names, ...)`` scores several proxies of one candidate, sharing passes where the
+  maths allows: snip, grad_norm, fisher and jacov at one batch share one forward; expressivity,
+  progressivity and trainability share one forward (same numbers as scoring each alone, tested).
 * A non-finite result (NaN/inf, e.g. a cell with no path from input to output for jacov or
   naswot) is returned as is and the record is flagged by ``Estimator.estimate``; any exception
   becomes a failed record. Nothing here ends a run.
