@@ -52,8 +52,15 @@ def main(argv=None) -> int:
         run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
                        first_under=first_under, shard=shard)
     if args.out:
-        n = write_table(space, read_records(args.records), args.out)
-        print(f"{n} rows -> {args.out}")
+        import json
+
+        from mobile_mote.atomic import write_text
+        from mobile_mote.studies.components import table_provenance
+        records = read_records(args.records)
+        n = write_table(space, records, args.out)
+        info = table_provenance(space, records, n, "python tools/component_table.py " + " ".join(sys.argv[1:]))
+        write_text(Path(str(args.out).removesuffix(".gz").removesuffix(".csv") + ".json"), json.dumps(info, indent=1))
+        print(f"{n} rows ({len(records)} of {info['networks_total']} networks) -> {args.out}")
     return 0
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -158,3 +159,27 @@ def write_table(space, records: dict[str, dict], out: str | Path, components=Non
         data = buf.getvalue()
     write_bytes(Path(out), data)
     return len(rows)
+
+
+def table_provenance(space, records: Mapping[str, dict], rows: int, command: str | None = None) -> dict:
+    """What a written table holds and how it was made (written beside it as <table>.json)."""
+    from ..estimators import estimator_class
+    from ..provenance import provenance
+    names = sorted({n for r in records.values() for n in r["status"]})
+    total = len({space.network_key(a) for a in space.enumerate()})
+    batches = {}
+    for n in names:
+        cfg = estimator_class(n).Config()
+        batches[n] = {k: getattr(cfg, k) for k in ("batch_size", "num_batches", "input") if hasattr(cfg, k)}
+    seconds = {n: float(np.median([r["seconds"][n] for r in records.values() if n in r["seconds"]])) for n in names}
+    return {"provenance": provenance(command.split() if command else None), "space": space.name,
+            "networks_scored": len(records), "networks_total": total, "rows": rows,
+            "proxies": names, "proxy_batches": batches, "median_seconds_per_network": seconds,
+            "seed": sorted({r["seed"] for r in records.values()}),
+            "keys": "one row per architecture key; the keys of one network (space.network_key) share its "
+                    "values, computed once on the network key with that key's seed",
+            "columns": "arch, macs, params (analytic), one column per proxy (the estimator's score, higher is "
+                       "better; -inf: flagged non-finite, ranks last; empty: failed), vkdnw_dim and vkdnw_entropy "
+                       "(VKDNW_single's two keys)",
+            "order": "networks in a seeded permutation (seed 0), those of at most 60 M MACs first; a partial "
+                     "table is a random sample within that order"}
