@@ -25,10 +25,13 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--phase", choices=("select", "report"), required=True)
+    p.add_argument("--phase", choices=("select", "report", "check"), required=True,
+                   help="select: choose on development data; report: every rule on report data; check: NB201 "
+                   "against VKDNW's Table 1 (published figures beside ours)")
     p.add_argument("--nb201-table", default=None, help="NB201 component table (CSV)")
     p.add_argument("--nb201-benchmark", default=str(REPO.parent / "shared" / "data" / "nb201" / "benchmark.csv"))
     p.add_argument("--exclude", default=None, help="NB201 cells to leave out (one per line)")
+    p.add_argument("--only", default=None, help="NB201: keep only these cells (one per line, or a records .jsonl)")
     p.add_argument("--macro-records", default=str(RESULTS / "macro_components.jsonl"))
     p.add_argument("--macro-dev-keys", default=str(RESULTS / "macro_dev_keys.txt"))
     p.add_argument("--selection", default=str(RESULTS / "rule_selection.json"), help="report phase: the choice")
@@ -43,6 +46,17 @@ def main(argv=None) -> int:
     from search_spaces import get_space
 
     per_space, notes = {}, {}
+    if args.phase == "check":
+        from mobile_mote.studies.rules import published_check
+        archs, ncol = _nb201(args, table_columns)
+        result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  "provenance": provenance(), "phase": "check", "cells": len(archs),
+                  **published_check(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))}
+        write_text(Path(args.out), json.dumps(result, indent=1))
+        for row, r in result["rows"].items():
+            print(f"{row}: ours " + "/".join(f"{v:.3f}" for v in r["tau"].values()) + "  published "
+                  + "/".join(f"{v:.3f}" for v in r["published"].values()))
+        return 0
     macro = get_space("macro")
     dev_keys = Path(args.macro_dev_keys).read_text().split()
     dev = set(dev_keys)
@@ -56,11 +70,8 @@ def main(argv=None) -> int:
     notes["macro"] = {"keys": len(keys), "networks": len(nets), "half": "development" if args.phase == "select" else "report",
                       "of_keys_in_half": len(half)}
     if args.nb201_table:
+        archs, ncol = _nb201(args, table_columns)
         exclude = set(Path(args.exclude).read_text().split()) if args.exclude else set()
-        archs, ncol = table_columns(args.nb201_table, {"landscape": "released_landscape", "speed": "released_speed"})
-        keep = [i for i, a in enumerate(archs) if a not in exclude]
-        archs = [archs[i] for i in keep]
-        ncol = {c: [v[i] for i in keep] for c, v in ncol.items()}
         per_space["nb201"] = evaluate_rules(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))
         notes["nb201"] = {"cells": len(archs), "excluded": len(exclude)}
     result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -80,6 +91,19 @@ def main(argv=None) -> int:
     if "chosen" in result:
         print("chosen:", result["chosen"])
     return 0
+
+
+def _nb201(args, table_columns):
+    """The NB201 component table's cells (less --exclude, only --only) and columns."""
+    exclude = set(Path(args.exclude).read_text().split()) if args.exclude else set()
+    only = None
+    if args.only:  # one cell per line, or the cells of a records file (.jsonl)
+        text = Path(args.only).read_text()
+        only = ({json.loads(ln)["arch"] for ln in text.splitlines() if ln.strip()} if args.only.endswith(".jsonl")
+                else set(text.split()))
+    archs, cols = table_columns(args.nb201_table, {"landscape": "released_landscape", "speed": "released_speed"})
+    keep = [i for i, a in enumerate(archs) if a not in exclude and (only is None or a in only)]
+    return [archs[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()}
 
 
 if __name__ == "__main__":

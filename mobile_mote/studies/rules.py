@@ -119,3 +119,30 @@ def distinct_networks(space, keys: Sequence[str], cols: Mapping[str, list]):
             seen.add(n)
             idx.append(i)
     return [keys[i] for i in idx], {c: [v[i] for i in idx] for c, v in cols.items()}
+
+
+def published_check(columns: Mapping[str, Sequence], truth: Mapping[str, Sequence[float]]) -> dict:
+    """Our tau of each row of VKDNW's Table 1 (``published.json``) beside the published figure, and the
+    difference of each to FLOPs (MACs here) on the same cells: the benchmark's accuracy columns differ
+    between re-runs, so the gap to FLOPs is what compares across them."""
+    import json
+    from pathlib import Path
+    pub = json.loads((Path(__file__).with_name("published.json")).read_text())
+    table, ours = pub["nb201_table1"], pub["ours"]
+    targets = list(truth)
+    flops_here = [taus(columns["macs"], truth)[t]["kendall_tau"] for t in targets]
+    out = {"source": pub["_source"], "rows": {}}
+    for row, published in table.items():
+        name = ours[row]
+        if name.startswith("rule:"):
+            scores = rule_scores(CANDIDATE_RULES[name[5:]], columns)
+        elif name in columns:
+            scores = columns[name]
+        else:
+            continue
+        here = [taus(scores, truth)[t]["kendall_tau"] for t in targets]
+        out["rows"][row] = {"ours": name, "tau": dict(zip(targets, here)), "published": dict(zip(targets, published)),
+                            "difference": dict(zip(targets, [h - p for h, p in zip(here, published)])),
+                            "over_flops": dict(zip(targets, [h - f for h, f in zip(here, flops_here)])),
+                            "published_over_flops": dict(zip(targets, [p - f for p, f in zip(published, table["flops"])]))}
+    return out
