@@ -189,6 +189,13 @@ def test_component_table_resumes_and_expands_keys(tmp_path, data):
         by_net.setdefault(space.network_key(a), set()).add(v)
     assert all(len(v) == 1 for v in by_net.values())
     assert cols["macs"] == [float(space.macs(a)) for a in archs]
+    # the search table's precomputed scores: one component alone is that component, several are fused
+    from mobile_mote.fusion import log_rank_sum
+    from mobile_mote.studies.components import rule_scores_rows
+    rows = [ln.split(",") for ln in rule_scores_rows(space, recs, ["synflow"])[1:]]
+    assert [r[0] for r in rows] == keys and [float(r[1]) for r in rows] == cols["synflow"]
+    fused = [float(ln.split(",")[1]) for ln in rule_scores_rows(space, recs, ["synflow", "macs"])[1:]]
+    assert fused == pytest.approx(log_rank_sum({"synflow": cols["synflow"], "macs": cols["macs"]}))
 
 
 def test_shared_pass_equals_one_at_a_time(data):

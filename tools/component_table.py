@@ -31,6 +31,10 @@ def main(argv=None) -> int:
                    "writing <records>.shard<i>of<n>.jsonl (run n processes, one per shard)")
     p.add_argument("--proxy-data", default=str(DEFAULT_DATA))
     p.add_argument("--device", default="cpu")
+    p.add_argument("--scores-out", default=None, help="also write arch,score,seconds of --rule over the table "
+                   "(the search-table tool's --scores)")
+    p.add_argument("--rule", default=None, help="comma-separated components for --scores-out (default: the rule "
+                   "chosen for every space, mobile_mote.fusion.DEFAULT_RULE)")
     args = p.parse_args(argv)
     from mobile_mote.data.proxy_data import load_proxy_data
     from mobile_mote.errors import InputError
@@ -61,6 +65,14 @@ def main(argv=None) -> int:
         info = table_provenance(space, records, n, "python tools/component_table.py " + " ".join(sys.argv[1:]))
         write_text(Path(str(args.out).removesuffix(".gz").removesuffix(".csv") + ".json"), json.dumps(info, indent=1))
         print(f"{n} rows ({len(records)} of {info['networks_total']} networks) -> {args.out}")
+    if args.scores_out:
+        from mobile_mote.atomic import write_text
+        from mobile_mote.fusion import DEFAULT_RULE
+        from mobile_mote.studies.components import rule_scores_rows
+        rule = [c.strip() for c in args.rule.split(",")] if args.rule else list(DEFAULT_RULE)
+        lines = rule_scores_rows(space, read_records(args.records), rule)
+        write_text(Path(args.scores_out), "\n".join(lines) + "\n")
+        print(f"{len(lines) - 1} scores of {','.join(rule)} -> {args.scores_out}")
     return 0
 
 

@@ -183,3 +183,20 @@ def table_provenance(space, records: Mapping[str, dict], rows: int, command: str
                        "(VKDNW_single's two keys)",
             "order": "networks in a seeded permutation (seed 0), those of at most 60 M MACs first; a partial "
                      "table is a random sample within that order"}
+
+
+def rule_scores_rows(space, records: Mapping[str, dict], rule) -> list[str]:
+    """``arch,score,seconds`` lines (the search-table tool's precomputed scores): the fused score of
+    ``rule`` over every key with a record (one component name alone: that component), and the seconds
+    its components took on the key's network (0 for the analytic macs/params)."""
+    from ..fusion import log_rank_sum
+    from .rules import macro_columns
+    keys, cols = macro_columns(space, records, list(space.enumerate()))
+    comps = [c for c in rule if c in cols]
+    scores = log_rank_sum({c: cols[c] for c in comps}) if len(comps) > 1 else cols[comps[0]]
+    lines = ["arch,score,seconds"]
+    for k, v in zip(keys, scores):
+        rec = records[space.network_key(k)]
+        secs = sum(rec["seconds"].get(c, 0.0) for c in comps)
+        lines.append(f"{k},{'' if v is None else repr(float(v))},{secs:.4f}")
+    return lines
