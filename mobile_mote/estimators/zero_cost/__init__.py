@@ -40,6 +40,13 @@ zen         Lin et al. 2021: N(0,1) re-initialisation of conv/linear weights (BN
             of the pre-global-pool features, score = log(Delta) + sum over BN layers of
             log sqrt(mean_channel batch-variance) (the paper's sigma_i, read with BN momentum 1;
             the authors' code reads running_var after the default momentum 0.1 instead).
+vkdnw       Tybl & Neumann (CVPR 2025): entropy of the deciles of the Fisher-information spectrum over one
+            scalar per parameter tensor; score = tensors + entropy / (2 log 9), VKDNW_single's order
+            (``vkdnw.py``).
+expressivity, progressivity, trainability
+            AZ-NAS (Lee & Ham, CVPR 2024): feature-map covariance entropy summed / its smallest gain
+            between blocks / closeness of block-to-block back-propagation to norm-preserving
+            (``feature_spectra.py``).
 params      analytic trainable parameters (``space.params``), no forward (``estimators/analytic.py``).
 macs        analytic multiply-accumulates (``space.macs``), no forward (``estimators/analytic.py``).
 ==========  ====================================================================================
