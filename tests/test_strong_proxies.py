@@ -211,3 +211,28 @@ def test_shared_pass_equals_one_at_a_time(data):
         rec = alone.estimate(space, "12100120", data, seed=1)
         assert rec.status == shared[name].status == "ok", (name, rec.error)
         assert rec.score == shared[name].score, name
+
+
+def test_imported_components_fill_scored_networks_only(tmp_path, data):
+    """A proxy's per-key records are imported where the key is its network's key at the default seed and
+    configuration, and only onto networks the component run scored."""
+    import json
+
+    from mobile_mote.studies.components import import_records, read_records, run_components
+    space = get_space("macro")
+    est = get_estimator("params")
+    rows = [{"arch": a, "seed": 0, "config_hash": est.config_hash(), "status": "ok", "score": float(i), "seconds": 0.1}
+            for i, a in enumerate(("10000000", "10001000", "12000000"))]  # 10001000 is no network key
+    rows.append(dict(rows[0], seed=3))
+    per_key = tmp_path / "r.params.jsonl"
+    per_key.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    imported = import_records(space, per_key, "params")
+    assert [r["network"] for r in imported] == ["10000000", "12000000"]
+    out = tmp_path / "c.jsonl"
+    (tmp_path / "c.shard_imported.jsonl").write_text("".join(json.dumps(r) + "\n" for r in imported))
+    order = __import__("mobile_mote.studies.components", fromlist=["network_order"]).network_order(space)
+    run_components(space, ["synflow"], data, out, limit=1, progress=False)
+    recs = read_records(out)
+    assert set(recs) == {order[0]}  # imported values never add networks of their own
+    if order[0] in ("10000000", "12000000"):
+        assert "params" in recs[order[0]]["components"]

@@ -21,7 +21,10 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "proxy_cifar100_10"
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="macro")
-    p.add_argument("--proxies", required=True, help="comma-separated zero-cost estimators")
+    p.add_argument("--proxies", default="", help="comma-separated zero-cost estimators to score")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="NAME=RECORDS.jsonl",
+                   help="take proxy NAME from an estimator's per-key records where the key is its network's key "
+                   "and seed and configuration are the defaults (written to <records>.shard_imported.jsonl)")
     p.add_argument("--records", required=True, help="JSONL of per-network records (appended; resumes)")
     p.add_argument("--out", default=None, help="the table to write (.csv or .csv.gz); default: none")
     p.add_argument("--limit", type=int, default=None, help="score only the first N networks of the seeded order")
@@ -52,7 +55,16 @@ def main(argv=None) -> int:
     except (InputError, ValueError) as e:
         print(f"component_table: error: {e}", file=sys.stderr)
         return 2
-    if args.limit != 0:
+    if args.imports:
+        import json
+
+        from mobile_mote.studies.components import import_records
+        target = Path(args.records).with_name(Path(args.records).stem + ".shard_imported.jsonl")
+        rows = [rec for spec in args.imports for rec in import_records(space, spec.split("=", 1)[1], spec.split("=", 1)[0])]
+        from mobile_mote.atomic import write_text
+        write_text(target, "".join(json.dumps(r) + "\n" for r in rows))
+        print(f"{len(rows)} imported component values -> {target}")
+    if args.limit != 0 and names:
         run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
                        first_under=first_under, shard=shard)
     if args.out:

@@ -44,10 +44,13 @@ def shard_path(path: str | Path, shard: tuple[int, int] | None) -> Path:
 
 def read_records(path: str | Path) -> dict[str, dict]:
     """{network: record} from a components JSONL file and its shards (a torn last line from a kill is
-    skipped; where a network has several records, the one with most components wins)."""
+    skipped; several records of one network are merged), with the values of ``import_records``
+    (``<stem>.shard_imported.jsonl``) added to the networks the run scored."""
     out: dict[str, dict] = {}
     p = Path(path)
-    for f in [p] + sorted(p.parent.glob(f"{p.stem}.shard*{p.suffix}")):
+    imported = p.with_name(f"{p.stem}.shard_imported{p.suffix}")
+    # the run's own records first; imported values then fill in the networks the run scored
+    for f in [p] + sorted(f for f in p.parent.glob(f"{p.stem}.shard*{p.suffix}") if f != imported) + [imported]:
         if not f.exists():
             continue
         for line in f.read_text().splitlines():
@@ -56,8 +59,35 @@ def read_records(path: str | Path) -> dict[str, dict]:
             except json.JSONDecodeError:
                 continue
             prev = out.get(rec["network"])
-            if prev is None or len(rec["components"]) >= len(prev["components"]):
+            if prev is None and f == imported:
+                continue
+            if prev is None:
                 out[rec["network"]] = rec
+            else:  # several records of one network (a resumed run, an imported proxy): their union
+                for field in ("components", "status", "seconds"):
+                    prev[field] = {**prev[field], **rec[field]}
+    return out
+
+
+def import_records(space, path, name: str, seed: int = 0) -> list[dict]:
+    """Component records from an estimator's per-key records (``tools/correlation.py``'s JSONL) whose
+    key is its network's key and whose seed and configuration are this estimator's defaults: the values
+    a component run would compute (same code, same seed, same network), so nothing is scored twice."""
+    from ..estimators import get_estimator
+    want = get_estimator(name).config_hash()
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if (r.get("arch") != space.network_key(r.get("arch", "")) or r.get("seed") != seed
+                or r.get("config_hash") != want or r.get("status") not in ("ok", "flagged")):
+            continue
+        value = r["score"] if r["status"] == "ok" else -math.inf
+        out.append({"network": r["arch"], "seed": seed, "components": {name: value},
+                    "status": {name: r["status"]}, "seconds": {name: round(r.get("seconds") or 0.0, 4)},
+                    "imported_from": str(path)})
     return out
 
 
