@@ -40,6 +40,7 @@ def test_the_rehearsal_measures_every_stage_without_shared_data(tmp_path):
     assert doc["stages"]["released"]["cells"] == doc["stages"]["nb201"]["cells"] > 0
     assert doc["stages"]["macro"]["networks"] > 0 and "macs" in doc["stages"]["macro"]["kendall_tau"]
     assert set(doc["stages"]["retrain"]) >= {"mobilenetv2_100", "mobilenetv3_large_100"}
+    assert doc["stages"]["search"]["candidates"] > 0  # read from the run's own store
     recs = [json.loads(x) for x in (out / "gpu_evidence_nb201.jsonl").read_text().splitlines()]
     assert {r["estimator"] for r in recs} == {"mote", "tse", "early_stop_acc", "jacov", "naswot", "zico", "synflow"}
     assert all({"arch", "estimator", "score", "terms", "status"} <= set(r) for r in recs)

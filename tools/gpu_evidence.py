@@ -344,14 +344,15 @@ def stage_retrain(s: dict) -> dict:
     return out
 
 
+SEARCH_RUN = "mbv3"  # the run name stage f searches under (its store: runs/<name>/search.db)
+
+
 def stage_search(s: dict, proxy_data: str, seconds: float) -> dict:
     import tempfile
-
-    from mobile_mote.store import SearchStore
     runs = Path(tempfile.mkdtemp(prefix="gpu_evidence_search_"))
     cmd = [sys.executable, "-m", "mobile_mote", "search", "--space", s["search_space"], "--flops", s["search_flops"], "--profile",
            s["profile"], "--set", "time=cost", "--proxy-data", proxy_data, "--device", s["device"], "--runs-dir",
-           str(runs), "--name", "mbv3", "--quiet"]
+           str(runs), "--name", SEARCH_RUN, "--quiet"]
     t0 = time.perf_counter()
     try:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)}
@@ -360,11 +361,12 @@ def stage_search(s: dict, proxy_data: str, seconds: float) -> dict:
     except subprocess.TimeoutExpired:
         finished, err = False, None
     dt = time.perf_counter() - t0
-    db = runs / "search" / "search.db"
+    db = runs / SEARCH_RUN / "search.db"
     n = 0
-    if db.is_file():
-        with SearchStore(db, readonly=True) as st:
-            n = len(st.run_records("search"))
+    if db.is_file():  # every scored candidate, whether or not its iteration was committed to the run
+        import sqlite3
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            n = con.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
     per_min = n / (dt / 60)
     from mobile_mote.search.algorithms import SearchConfig
     cfg = SearchConfig()
