@@ -27,7 +27,8 @@ from .errors import InputError
 #: (``mobile_mote.studies.rules.CANDIDATE_RULES``; record: benchmarks/results/rule_selection.json).
 #: ``mote fuse`` without --components applies it to the components a table has; ``fused`` and
 #: ``mote-z`` take it as their default components (``fused`` without MOTE's terms, which need training).
-DEFAULT_RULE: tuple[str, ...] = ("vkdnw", "expressivity", "trainability", "macs", "jacov", "naswot")
+DEFAULT_RULE: tuple[str, ...] = ("landscape", "speed", "vkdnw", "expressivity", "trainability", "macs", "jacov",
+                                  "naswot")  # "mote_vkdnw_agg_naswot", chosen 2026-12-04
 MOTE_TERMS = ("landscape", "speed")
 
 

@@ -42,7 +42,8 @@ def test_the_rehearsal_measures_every_stage_without_shared_data(tmp_path):
     assert set(doc["stages"]["retrain"]) >= {"mobilenetv2_100", "mobilenetv3_large_100"}
     assert doc["stages"]["search"]["candidates"] > 0  # read from the run's own store
     recs = [json.loads(x) for x in (out / "gpu_evidence_nb201.jsonl").read_text().splitlines()]
-    assert {r["estimator"] for r in recs} == {"mote", "tse", "early_stop_acc", "jacov", "naswot", "zico", "synflow"}
+    assert {r["estimator"] for r in recs} == {"mote", "tse", "early_stop_acc", "jacov", "naswot", "zico", "synflow",
+                                              "vkdnw", "expressivity", "trainability", "macs"}
     assert all({"arch", "estimator", "score", "terms", "status"} <= set(r) for r in recs)
     assert (out / "gpu_evidence.log").is_file()
     assert doc["total_seconds"] < doc["budget_s"]

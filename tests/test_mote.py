@@ -296,7 +296,7 @@ CONFIG_HASHES = {
     "jacov": ("b2580d22b3a20c76", "b2580d22b3a20c76", "b2580d22b3a20c76"),
     "macs": ("fb2659432a6e96e2", "fb2659432a6e96e2", "97bb184f77f8f4e8"),
     "mote": ("8e97917160a37a65", "066a950637380266", "73e7541940ae9561"),
-    "mote-z": ("3724a3bd365ba33b", "b19e813d9e6f3754", "4d96501d99a89916"),
+    "mote-z": ("b3a932da8e491ce8", "c3f7ee56b952e756", "ad5990aa8e92edc0"),
     "naswot": ("4f37ea051f43e741", "4f37ea051f43e741", "4f37ea051f43e741"),
     "ntk": ("b3209cbf3f0b263c", "b3209cbf3f0b263c", "b3209cbf3f0b263c"),
     "params": ("5e338948dc286f64", "5e338948dc286f64", "a6b8384cbaeee41b"),

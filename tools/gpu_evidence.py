@@ -58,7 +58,8 @@ SETTINGS = {
             "retrain_res": 64, "retrain_steps": 1, "retrain_warmup": 1, "retrain_cap_s": 30, "search_s": 12,
             "search_space": "macro", "search_flops": "50M", "budget_s": 200},
 }
-PROXIES = ("jacov", "naswot", "zico", "synflow")
+# stage b's proxies: mote-z's default components that are not MOTE's terms, and synflow and zico beside them
+PROXIES = tuple(dict.fromkeys(("synflow", "zico", "jacov", "naswot", "vkdnw", "expressivity", "trainability", "macs")))
 STAGES = ("speed", "nb201", "released", "macro", "retrain", "search")
 # the speed stage's modes: (name, step, workers or None for the settings' W)
 MODES = (("eager_workers", "eager", None), ("graph_one_at_a_time", "graph", 1), ("eager_one_at_a_time", "eager", 1))

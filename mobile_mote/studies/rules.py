@@ -30,9 +30,17 @@ CANDIDATE_RULES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: A component counts as present in a table when at least this share of its rows has a value; one
+#: computed on a subset only (zico, grasp on NAS-Bench-Macro) would otherwise restrict a rule to that subset.
+COVERAGE = 0.9
+
+
 def present(rule: Sequence[str], columns: Mapping[str, Sequence]) -> list[str]:
-    """The rule's components this table has."""
-    return [c for c in rule if c in columns]
+    """The rule's components this table has (on at least ``COVERAGE`` of its rows)."""
+    def covered(c):
+        col = columns.get(c)
+        return col is not None and len(col) > 0 and sum(v is not None for v in col) >= COVERAGE * len(col)
+    return [c for c in rule if covered(c)]
 
 
 def rule_scores(rule: Sequence[str], columns: Mapping[str, Sequence]) -> list[float | None]:
