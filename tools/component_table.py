@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--scores-out", default=None, help="also write arch,score,seconds of --rule over the table "
                    "(the search-table tool's --scores)")
+    p.add_argument("--scores-max-macs", default=None, help="rank --scores-out over the keys of at most these MACs "
+                   "(e.g. 60M: the population a search under 60 M can meet)")
     p.add_argument("--rule", default=None, help="comma-separated components for --scores-out (default: the rule "
                    "chosen for every space, mobile_mote.fusion.DEFAULT_RULE)")
     args = p.parse_args(argv)
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
         from mobile_mote.fusion import DEFAULT_RULE
         from mobile_mote.studies.components import rule_scores_rows
         rule = [c.strip() for c in args.rule.split(",")] if args.rule else list(DEFAULT_RULE)
-        lines = rule_scores_rows(space, read_records(args.records), rule)
+        cap = parse_count(args.scores_max_macs, "--scores-max-macs") if args.scores_max_macs else None
+        lines = rule_scores_rows(space, read_records(args.records), rule, cap)
         write_text(Path(args.scores_out), "\n".join(lines) + "\n")
         print(f"{len(lines) - 1} scores of {','.join(rule)} -> {args.scores_out}")
     return 0

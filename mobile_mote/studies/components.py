@@ -215,13 +215,15 @@ def table_provenance(space, records: Mapping[str, dict], rows: int, command: str
                      "table is a random sample within that order"}
 
 
-def rule_scores_rows(space, records: Mapping[str, dict], rule) -> list[str]:
+def rule_scores_rows(space, records: Mapping[str, dict], rule, max_macs: float | None = None) -> list[str]:
     """``arch,score,seconds`` lines (the search-table tool's precomputed scores): the fused score of
     ``rule`` over every key with a record (one component name alone: that component), and the seconds
     its components took on the key's network (0 for the analytic macs/params)."""
     from ..fusion import log_rank_sum
     from .rules import macro_columns
-    keys, cols = macro_columns(space, records, list(space.enumerate()))
+    # the population the ranks are taken over: every key with a record (of at most max_macs)
+    keys, cols = macro_columns(space, records, [k for k in space.enumerate()
+                                                if max_macs is None or space.macs(k) <= max_macs])
     comps = [c for c in rule if c in cols]
     scores = log_rank_sum({c: cols[c] for c in comps}) if len(comps) > 1 else cols[comps[0]]
     lines = ["arch,score,seconds"]
