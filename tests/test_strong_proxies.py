@@ -236,3 +236,16 @@ def test_imported_components_fill_scored_networks_only(tmp_path, data):
     assert set(recs) == {order[0]}  # imported values never add networks of their own
     if order[0] in ("10000000", "12000000"):
         assert "params" in recs[order[0]]["components"]
+
+
+def test_vkdnw_keeps_timm_norm_activations_and_runs_on_block_spaces(data):
+    """timm's BatchNormAct2d keeps its activation after the per-image norm; vkdnw and AZ-NAS run on mbv2."""
+    from timm.layers import BatchNormAct2d
+    bn = BatchNormAct2d(4, act_layer=torch.nn.ReLU6)
+    _instance_bn(bn)
+    assert float(bn(torch.randn(2, 4, 5, 5)).min()) >= 0.0
+    space = get_space("mbv2")
+    arch = space.default_arch()
+    for name in ("vkdnw", "expressivity"):
+        rec = get_estimator(name, reduced=True, batch_size=4).estimate(space, arch, data, seed=0)
+        assert rec.status == "ok", (name, rec.error)

@@ -50,10 +50,17 @@ def _instance_bn(bn):
     """BN on each image's own statistics (a batch of one image), keeping BN's affine parameters."""
     import types
 
+    import torch
     import torch.nn.functional as F
 
     def forward(self, x):
-        return F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        x = F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        # timm's BatchNormAct2d applies its dropout and activation after the norm: keep them
+        if isinstance(getattr(self, "drop", None), torch.nn.Module):
+            x = self.drop(x)
+        if isinstance(getattr(self, "act", None), torch.nn.Module):
+            x = self.act(x)
+        return x
     bn.forward = types.MethodType(forward, bn)
 
 
