@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     per_space, notes = {}, {}
     if args.phase == "check":
         from mobile_mote.studies.rules import published_check
-        archs, ncol = _nb201(args, table_columns)
+        archs, ncol, _ = _nb201(args, table_columns)
         result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                   "provenance": provenance(), "phase": "check", "cells": len(archs),
                   **published_check(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))}
@@ -62,18 +62,16 @@ def main(argv=None) -> int:
     dev = set(dev_keys)
     half = dev_keys if args.phase == "select" else [k for k in macro.enumerate() if k not in dev]
     keys, cols = macro_columns(macro, read_records(args.macro_records), half)
-    truth = load_benchmark(packaged_benchmark("macro"), "macro").truth_for(keys)
-    per_space["macro"] = evaluate_rules(cols, truth)
+    macro_bench = load_benchmark(packaged_benchmark("macro"), "macro")
+    per_space["macro"] = evaluate_rules(cols, macro_bench.truth_for(keys))
     nets, ncols = distinct_networks(macro, keys, cols)
-    per_space["macro"]["distinct_networks"] = evaluate_rules(ncols, load_benchmark(packaged_benchmark("macro"), "macro")
-                                                             .truth_for(nets))
+    per_space["macro"]["distinct_networks"] = evaluate_rules(ncols, macro_bench.truth_for(nets))
     notes["macro"] = {"keys": len(keys), "networks": len(nets), "half": "development" if args.phase == "select" else "report",
                       "of_keys_in_half": len(half)}
     if args.nb201_table:
-        archs, ncol = _nb201(args, table_columns)
-        exclude = set(Path(args.exclude).read_text().split()) if args.exclude else set()
+        archs, ncol, excluded = _nb201(args, table_columns)
         per_space["nb201"] = evaluate_rules(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))
-        notes["nb201"] = {"cells": len(archs), "excluded": len(exclude)}
+        notes["nb201"] = {"cells": len(archs), "excluded": excluded}
     result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "provenance": provenance(), "phase": args.phase, "candidates": {k: list(v) for k, v in CANDIDATE_RULES.items()},
               "data": notes, "results": per_space}
@@ -94,7 +92,8 @@ def main(argv=None) -> int:
 
 
 def _nb201(args, table_columns):
-    """The NB201 component table's cells (less --exclude, only --only) and columns."""
+    """The NB201 component table's cells (less --exclude, only --only), its columns, and how many cells
+    --exclude names."""
     exclude = set(Path(args.exclude).read_text().split()) if args.exclude else set()
     only = None
     if args.only:  # one cell per line, or the cells of a records file (.jsonl)
@@ -103,7 +102,7 @@ def _nb201(args, table_columns):
                 else set(text.split()))
     archs, cols = table_columns(args.nb201_table, {"landscape": "released_landscape", "speed": "released_speed"})
     keep = [i for i, a in enumerate(archs) if a not in exclude and (only is None or a in only)]
-    return [archs[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()}
+    return [archs[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()}, len(exclude)
 
 
 if __name__ == "__main__":

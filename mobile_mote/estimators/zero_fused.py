@@ -13,7 +13,6 @@ need training.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..errors import InputError
@@ -75,9 +74,6 @@ class FusedZeroCost(Estimator):
 
     @staticmethod
     def _component(record: dict, name: str) -> float | None:
-        if record.get("status") != "ok":
-            return None
-        terms = record.get("terms") or {}
-        v = (terms.get("components") or {}).get(name)
-        flagged = ((terms.get("proxies") or {}).get(name) or {}).get("status") == "flagged"
-        return -math.inf if v is None and flagged else v
+        """One component of a record (``fusion.record_components``: a flagged proxy is -inf, it ranks last)."""
+        from ..fusion import record_components
+        return record_components(record).get(name) if record.get("status") == "ok" else None
