@@ -133,13 +133,12 @@ def published_check(columns: Mapping[str, Sequence], truth: Mapping[str, Sequenc
     """Our tau of each row of VKDNW's Table 1 (``published.json``) beside the published figure, and the
     difference of each to FLOPs (MACs here) on the same cells: the benchmark's accuracy columns differ
     between re-runs, so the gap to FLOPs is what compares across them."""
-    import json
-    from pathlib import Path
-    pub = json.loads((Path(__file__).with_name("published.json")).read_text())
-    table, ours = pub["nb201_table1"], pub["ours"]
+    from .published import published
+    pub = published("vkdnw_nb201_table1")
+    table, ours = pub["tau"], pub["ours"]
     targets = list(truth)
     flops_here = [taus(columns["macs"], truth)[t]["kendall_tau"] for t in targets]
-    out = {"source": pub["_source"], "rows": {}}
+    out = {"source": pub["source"], "rows": {}}
     for row, published in table.items():
         name = ours[row]
         if name.startswith("rule:"):
