@@ -43,19 +43,17 @@ def torch_one_thread():
 
 @pytest.fixture(scope="session")
 def load_tool():
-    """``load_tool("correlation")``: the module of ``tools/correlation.py`` (tools are scripts, not a
-    package), loaded once per session."""
-    import importlib.util
+    """``load_tool("correlation").main(argv)``: a tool's command line, run in this process (tools are
+    scripts, not a package; what they compute is tested through ``mobile_mote.studies``)."""
+    import runpy
+    from types import SimpleNamespace
 
     tools = Path(__file__).resolve().parents[1] / "tools"
     cache: dict = {}
 
     def load(name: str):
         if name not in cache:
-            spec = importlib.util.spec_from_file_location(f"tool_{name}", tools / f"{name}.py")
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            cache[name] = mod
+            cache[name] = SimpleNamespace(**runpy.run_path(str(tools / f"{name}.py"), run_name=f"tool_{name}"))
         return cache[name]
     return load
 
