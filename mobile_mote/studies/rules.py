@@ -133,8 +133,8 @@ def published_check(columns: Mapping[str, Sequence], truth: Mapping[str, Sequenc
     """Our tau of each row of VKDNW's Table 1 (``published.json``) beside the published figure, and the
     difference of each to FLOPs (MACs here) on the same cells: the benchmark's accuracy columns differ
     between re-runs, so the gap to FLOPs is what compares across them."""
-    from .published import published
-    pub = published("vkdnw_nb201_table1")
+    from . import published as figures
+    pub = figures.published("vkdnw_nb201_table1")
     table, ours = pub["tau"], pub["ours"]
     targets = list(truth)
     flops_here = [taus(columns["macs"], truth)[t]["kendall_tau"] for t in targets]

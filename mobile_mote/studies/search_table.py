@@ -60,7 +60,7 @@ def run(args, shared: Path) -> int:
             estimator = args.estimator
             config = estimator_config(estimator, args.profile, **parse_set(args.set))
         methods = _names(args.methods, list(METHODS), "method")
-        bench_path = benchmark_path(args.space, args.benchmark, shared)
+        bench_path = Path(benchmark_path(args.space, args.benchmark, shared))
         bench = load_benchmark(bench_path, args.space)
         default_sets, default_budgets = DEFAULT_CONDITIONS[args.space]
         datasets = _names(args.datasets, list(bench.targets), "data set") if args.datasets else list(default_sets)

@@ -10,10 +10,11 @@ import numpy as np
 from ..errors import InputError
 
 
-def benchmark_path(space: str, given: str | None, shared: Path) -> Path:
-    """The table given, else the packaged one, else NB201's ``benchmark.csv`` in the shared data folder."""
+def benchmark_path(space: str, given: str | None, shared: Path) -> str | Path:
+    """The table given (as given: a study records it), else the packaged one, else NB201's
+    ``benchmark.csv`` in the shared data folder."""
     from ..benchmarks import packaged_benchmark
-    return Path(given or packaged_benchmark(space) or Path(shared) / "nb201" / "benchmark.csv")
+    return given or packaged_benchmark(space) or Path(shared) / "nb201" / "benchmark.csv"
 
 
 def reference(bench, space, costs, budget) -> dict:
