@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mobile_mote.studies.components import run
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "proxy_cifar100_10"
 
@@ -41,54 +43,7 @@ def main(argv=None) -> int:
     p.add_argument("--rule", default=None, help="comma-separated components for --scores-out (default: the rule "
                    "chosen for every space, mobile_mote.fusion.DEFAULT_RULE)")
     args = p.parse_args(argv)
-    from mobile_mote.data.proxy_data import load_proxy_data
-    from mobile_mote.errors import InputError
-    from mobile_mote.units import parse_count
-    from mobile_mote.studies.components import read_records, run_components, write_table
-    from search_spaces import get_space
-    try:
-        space = get_space(args.space)
-        data = load_proxy_data(args.proxy_data)
-        names = [n.strip() for n in args.proxies.split(",") if n.strip()]
-        first_under = int(parse_count(args.first_under, "--first-under")) if args.first_under else None
-        shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
-        if shard and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
-            raise ValueError(f"--shard {args.shard!r}; accepted: i/n with 0 <= i < n")
-    except (InputError, ValueError) as e:
-        print(f"component_table: error: {e}", file=sys.stderr)
-        return 2
-    if args.imports:
-        import json
-
-        from mobile_mote.studies.components import import_records
-        target = Path(args.records).with_name(Path(args.records).stem + ".shard_imported.jsonl")
-        rows = [rec for spec in args.imports for rec in import_records(space, spec.split("=", 1)[1], spec.split("=", 1)[0])]
-        from mobile_mote.atomic import write_text
-        write_text(target, "".join(json.dumps(r) + "\n" for r in rows))
-        print(f"{len(rows)} imported component values -> {target}")
-    if args.limit != 0 and names:
-        run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
-                       first_under=first_under, shard=shard)
-    if args.out:
-        import json
-
-        from mobile_mote.atomic import write_text
-        from mobile_mote.studies.components import table_provenance
-        records = read_records(args.records)
-        n = write_table(space, records, args.out)
-        info = table_provenance(space, records, n, "python tools/component_table.py " + " ".join(sys.argv[1:]))
-        write_text(Path(str(args.out).removesuffix(".gz").removesuffix(".csv") + ".json"), json.dumps(info, indent=1))
-        print(f"{n} rows ({len(records)} of {info['networks_total']} networks) -> {args.out}")
-    if args.scores_out:
-        from mobile_mote.atomic import write_text
-        from mobile_mote.fusion import DEFAULT_RULE
-        from mobile_mote.studies.components import rule_scores_rows
-        rule = [c.strip() for c in args.rule.split(",")] if args.rule else list(DEFAULT_RULE)
-        cap = parse_count(args.scores_max_macs, "--scores-max-macs") if args.scores_max_macs else None
-        lines = rule_scores_rows(space, read_records(args.records), rule, cap)
-        write_text(Path(args.scores_out), "\n".join(lines) + "\n")
-        print(f"{len(lines) - 1} scores of {','.join(rule)} -> {args.scores_out}")
-    return 0
+    return run(args, "python tools/component_table.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ component records of tools/component_table.py, split by ``macro_dev_keys.txt``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from mobile_mote.studies.rules import run
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -37,72 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--selection", default=str(RESULTS / "rule_selection.json"), help="report phase: the choice")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    from mobile_mote.atomic import write_text
-    from mobile_mote.benchmarks import load_benchmark, packaged_benchmark
-    from mobile_mote.provenance import provenance
-    from mobile_mote.studies.components import read_records
-    from mobile_mote.studies.rules import (CANDIDATE_RULES, distinct_networks, evaluate_rules, macro_columns,
-                                           select_rule, table_columns)
-    from search_spaces import get_space
-
-    per_space, notes = {}, {}
-    if args.phase == "check":
-        from mobile_mote.studies.rules import published_check
-        archs, ncol, _ = _nb201(args, table_columns)
-        result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  "provenance": provenance(), "phase": "check", "cells": len(archs),
-                  **published_check(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))}
-        write_text(Path(args.out), json.dumps(result, indent=1))
-        for row, r in result["rows"].items():
-            print(f"{row}: ours " + "/".join(f"{v:.3f}" for v in r["tau"].values()) + "  published "
-                  + "/".join(f"{v:.3f}" for v in r["published"].values()))
-        return 0
-    macro = get_space("macro")
-    dev_keys = Path(args.macro_dev_keys).read_text().split()
-    dev = set(dev_keys)
-    half = dev_keys if args.phase == "select" else [k for k in macro.enumerate() if k not in dev]
-    keys, cols = macro_columns(macro, read_records(args.macro_records), half)
-    macro_bench = load_benchmark(packaged_benchmark("macro"), "macro")
-    per_space["macro"] = evaluate_rules(cols, macro_bench.truth_for(keys))
-    nets, ncols = distinct_networks(macro, keys, cols)
-    per_space["macro"]["distinct_networks"] = evaluate_rules(ncols, macro_bench.truth_for(nets))
-    notes["macro"] = {"keys": len(keys), "networks": len(nets), "half": "development" if args.phase == "select" else "report",
-                      "of_keys_in_half": len(half)}
-    if args.nb201_table:
-        archs, ncol, excluded = _nb201(args, table_columns)
-        per_space["nb201"] = evaluate_rules(ncol, load_benchmark(args.nb201_benchmark, "nb201").truth_for(archs))
-        notes["nb201"] = {"cells": len(archs), "excluded": excluded}
-    result = {"command": "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "provenance": provenance(), "phase": args.phase, "candidates": {k: list(v) for k, v in CANDIDATE_RULES.items()},
-              "data": notes, "results": per_space}
-    if args.phase == "select":
-        chosen, scores = select_rule({k: v for k, v in per_space.items()})
-        result.update(chosen=chosen, selection_scores=scores,
-                      protocol="mean over spaces of the mean Kendall tau over each space's targets, development data only")
-    else:
-        result["chosen"] = json.loads(Path(args.selection).read_text())["chosen"]
-    write_text(Path(args.out), json.dumps(result, indent=1, allow_nan=True))
-    for space, res in per_space.items():
-        print(f"{space}: " + "; ".join(f"{r}: " + "/".join(f"{a['kendall_tau']:.3f}" if a['kendall_tau'] is not None else "-"
-                                                          for a in v["agreement"].values())
-                                       for r, v in res["rules"].items()))
-    if "chosen" in result:
-        print("chosen:", result["chosen"])
-    return 0
-
-
-def _nb201(args, table_columns):
-    """The NB201 component table's cells (less --exclude, only --only), its columns, and how many cells
-    --exclude names."""
-    exclude = set(Path(args.exclude).read_text().split()) if args.exclude else set()
-    only = None
-    if args.only:  # one cell per line, or the cells of a records file (.jsonl)
-        text = Path(args.only).read_text()
-        only = ({json.loads(ln)["arch"] for ln in text.splitlines() if ln.strip()} if args.only.endswith(".jsonl")
-                else set(text.split()))
-    archs, cols = table_columns(args.nb201_table, {"landscape": "released_landscape", "speed": "released_speed"})
-    keep = [i for i, a in enumerate(archs) if a not in exclude and (only is None or a in only)]
-    return [archs[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()}, len(exclude)
+    return run(args, "python tools/rule_study.py " + " ".join(argv if argv is not None else sys.argv[1:]))
 
 
 if __name__ == "__main__":

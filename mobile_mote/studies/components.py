@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Mapping
@@ -232,3 +233,48 @@ def rule_scores_rows(space, records: Mapping[str, dict], rule, max_macs: float |
         secs = sum(rec["seconds"].get(c, 0.0) for c in comps)
         lines.append(f"{k},{'' if v is None else repr(float(v))},{secs:.4f}")
     return lines
+
+
+def run(args, command: str) -> int:
+    """The tool's job on its arguments: imports (``--import``), scoring (resumable, sharded), the table with
+    its provenance JSON (recording ``command``), and a rule's scores; 2 after a one-line error."""
+    from search_spaces import get_space
+
+    from ..atomic import write_text
+    from ..data.proxy_data import load_proxy_data
+    from ..errors import InputError
+    from ..fusion import DEFAULT_RULE
+    from ..units import parse_count
+    try:
+        space = get_space(args.space)
+        data = load_proxy_data(args.proxy_data)
+        names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+        first_under = int(parse_count(args.first_under, "--first-under")) if args.first_under else None
+        shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
+        if shard and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"--shard {args.shard!r}; accepted: i/n with 0 <= i < n")
+    except (InputError, ValueError) as e:
+        print(f"component_table: error: {e}", file=sys.stderr)
+        return 2
+    if args.imports:
+        target = Path(args.records).with_name(Path(args.records).stem + ".shard_imported.jsonl")
+        rows = [rec for spec in args.imports for rec in import_records(space, spec.split("=", 1)[1], spec.split("=", 1)[0])]
+        write_text(target, "".join(json.dumps(r) + "\n" for r in rows))
+        print(f"{len(rows)} imported component values -> {target}")
+    if args.limit != 0 and names:
+        run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
+                       first_under=first_under, shard=shard)
+    if args.out:
+        records = read_records(args.records)
+        n = write_table(space, records, args.out)
+        info = table_provenance(space, records, n, command)
+        write_text(Path(str(args.out).removesuffix(".gz").removesuffix(".csv") + ".json"), json.dumps(info, indent=1))
+        print(f"{n} rows ({len(records)} of {info['networks_total']} networks) -> {args.out}")
+    if args.scores_out:
+        rule = [c.strip() for c in args.rule.split(",")] if args.rule else list(DEFAULT_RULE)
+        cap = parse_count(args.scores_max_macs, "--scores-max-macs") if args.scores_max_macs else None
+        lines = rule_scores_rows(space, read_records(args.records), rule, cap)
+        write_text(Path(args.scores_out), "\n".join(lines) + "\n")
+        print(f"{len(lines) - 1} scores of {','.join(rule)} -> {args.scores_out}")
+    return 0
+
