@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,17 +111,12 @@ def test_sort_large_2d_is_consistent():
 
 
 @pytest.fixture(scope="module")
-def nb201_pareto():
-    """tools/nb201_pareto.py as a module, or a skip when the NB201 tables are absent."""
+def nb201_pareto(load_tool):
+    """tools/nb201_pareto.py's command line, or a skip when the NB201 tables are absent."""
     bench, lat = SHARED / "nb201" / "benchmark.csv", SHARED / "nb201" / "latency_ms.csv"
     if not (bench.is_file() and lat.is_file()):
         pytest.skip(f"NB201 benchmark/latency tables not found under {SHARED / 'nb201'}")
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import nb201_pareto
-    finally:
-        sys.path.remove(str(REPO / "tools"))
-    return nb201_pareto
+    return load_tool("nb201_pareto")
 
 
 def test_tool_main_tiny(tmp_path, nb201_pareto):
@@ -198,9 +192,10 @@ def test_committed_figures_recompute_from_their_cells(nb201_pareto, shared_data,
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name
     res = json.loads(path.read_text())
     devices = list(res["devices"])
-    _, err, lats = nb201_pareto.load_objectives(str(shared_data / "nb201" / "benchmark.csv"),
-                                                str(shared_data / "nb201" / "latency_ms.csv"), devices)
-    pairs = nb201_pareto.recompute(res, err, lats)
+    from mobile_mote.studies.pareto_truth import load_objectives, recompute
+    _, err, lats = load_objectives(str(shared_data / "nb201" / "benchmark.csv"),
+                                   str(shared_data / "nb201" / "latency_ms.csv"), devices)
+    pairs = recompute(res, err, lats)
     assert len(pairs) == sum(len(d["runs"]) for d in res["devices"].values()) > 0
     for recomputed, stored in pairs.values():
         assert recomputed == pytest.approx(stored, rel=1e-12)
