@@ -59,8 +59,8 @@ def test_an_overrun_keeps_a_readable_record(tmp_path, load_tool):
                     "--data", str(tmp_path / "none")]) == 1
 
 
-def test_a_mode_with_a_failure_is_never_best(load_tool):
-    best_mode = load_tool("gpu_evidence").best_mode
+def test_a_mode_with_a_failure_is_never_best():
+    from mobile_mote.studies.gpu_evidence import best_mode
     modes = {"graph_one_at_a_time": {"cells": 16, "s_per_cell": 0.1, "failed": 3, "error": None},
              "eager_workers": {"cells": 5, "s_per_cell": 0.5, "failed": 0, "error": "DeviceError: oom"},
              "eager_one_at_a_time": {"cells": 8, "s_per_cell": 0.9, "failed": 0, "error": None},
@@ -70,8 +70,8 @@ def test_a_mode_with_a_failure_is_never_best(load_tool):
     assert best_mode(modes) is None
 
 
-def test_a_stage_stops_inside_its_cap_and_keeps_what_it_scored(load_tool, monkeypatch):
-    ev = load_tool("gpu_evidence")
+def test_a_stage_stops_inside_its_cap_and_keeps_what_it_scored(monkeypatch):
+    from mobile_mote.studies import gpu_evidence as ev
     clock = [0.0]
 
     class FakeTime:  # a chunk takes 2 s of this clock

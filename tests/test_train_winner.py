@@ -126,8 +126,9 @@ def test_bad_records_are_one_line_input_errors(tmp_path, content, needle):
 
 
 def test_imagenet_table_reads_through_winner_record(tmp_path, capsys, load_tool):
+    from mobile_mote.studies.imagenet_table import presets
     mod = load_tool("imagenet_table")
-    assert mod.presets() == [("mbv2", "mobilenetv2_100"), ("mbv3", "mobilenetv3_large_100")]
+    assert presets() == [("mbv2", "mobilenetv2_100"), ("mbv3", "mobilenetv3_large_100")]
     run = tmp_path / "runs" / "bad"
     run.mkdir(parents=True)
     (run / "winner.json").write_text('{"space": "mbv2", "arch": "mobilenetv2_100", "macs": "lots"}')
