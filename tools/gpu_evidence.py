@@ -20,10 +20,10 @@ e. retrain  images/s of the recipe step vs a plain loop, mobilenetv2_100 and mob
 f. search   what time remains (at most ``search_s``): `mote search --space mbv3 --flops 400M` at paper
             settings -> candidates per minute -> projected GPU-days of a full search (--dry-run: macro at 50M)
 
-Every stage has a cap (``*_cap_s`` below): it stops scoring when the next chunk would not finish inside it
-(the last chunk's time is the guess), keeps what it measured and says how many cells it reached. Writes
-``<out>/gpu_evidence.json`` after every stage and ``<out>/gpu_evidence_nb201.jsonl`` (one record per cell
-and estimator) as cells finish. Data come from ``--data`` alone (the folder ``--prepare`` fills).
+Every stage has a cap (``*_cap_s`` of ``mobile_mote.studies.gpu_evidence.SETTINGS``): it stops scoring when
+the next chunk would not finish inside it (the last chunk's time is the guess), keeps what it measured and
+says how many cells it reached. Writes ``<out>/gpu_evidence.json`` after every stage and
+``<out>/gpu_evidence_nb201.jsonl`` (one record per cell and estimator) as cells finish. Data come from ``--data`` alone (the folder ``--prepare`` fills).
 """
 from __future__ import annotations
 
