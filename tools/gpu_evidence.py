@@ -23,7 +23,8 @@ f. search   what time remains (at most ``search_s``): `mote search --space mbv3 
 Every stage has a cap (``*_cap_s`` of ``mobile_mote.studies.gpu_evidence.SETTINGS``): it stops scoring when
 the next chunk would not finish inside it (the last chunk's time is the guess), keeps what it measured and
 says how many cells it reached. Writes ``<out>/gpu_evidence.json`` after every stage and
-``<out>/gpu_evidence_nb201.jsonl`` (one record per cell and estimator) as cells finish. Data come from ``--data`` alone (the folder ``--prepare`` fills).
+``<out>/gpu_evidence_nb201.jsonl`` (one record per cell and estimator) as cells finish. Data come from
+``--data`` alone (the folder ``--prepare`` fills).
 """
 from __future__ import annotations
 
