@@ -54,3 +54,22 @@ def test_set_overrides_parse_outside_the_cli():
         "epochs": 3, "lr": 0.01, "amp": False, "step_mode": "graph"}
     with pytest.raises(InputError, match="expected key=value"):
         parse_set(["epochs"])
+
+
+def test_flops_on_every_cell_ranks_the_whole_table_beside_the_published_row():
+    from mobile_mote.studies.rules import flops_on_every_cell
+    from search_spaces import get_space
+    space = get_space("nb201")
+    archs = [space.sample(np.random.default_rng(i)) for i in range(12)]
+
+    class Bench:  # the benchmark's own FLOPs order as its accuracy, reversed on one data set
+        table = dict.fromkeys(archs)
+
+        def truth_for(self, cells):
+            m = [space.macs(a) for a in cells]
+            return {"cifar10": m, "cifar100": m, "imagenet16": [-v for v in m]}
+
+    out = flops_on_every_cell(space, Bench())
+    assert out["cells"] == 12
+    assert out["tau"]["cifar10"] == pytest.approx(1.0) and out["tau"]["imagenet16"] == pytest.approx(-1.0)
+    assert out["published"] == {"cifar10": 0.623, "cifar100": 0.586, "imagenet16": 0.545}
