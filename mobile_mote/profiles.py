@@ -1,6 +1,7 @@
-"""Named settings (``--profile``), in one table: what each profile sets for the search loop and for
-NSGA-II. The estimator's own options per profile are the estimator's (``Estimator.PROFILES``), looked
-up through ``estimators.estimator_config``. MODNAS's hypernetwork has its own (``MODNAS_PROFILES``).
+"""Named settings (``--profile``): the names, and what a profile picks besides settings (the estimator
+and algorithm it runs when none is named). Settings live beside what they set: an estimator's in its
+``PROFILES`` (``estimators.estimator_config``), a search algorithm's in its ``PROFILES``
+(``search.algorithms.algorithm_config``), MODNAS's hypernetwork's in ``MODNAS_PROFILES`` below.
 
 ``paper`` is the default for real use. ``cpu`` keeps the paper's search loop and shrinks only the
 estimator (see ``estimators.base.PROFILES``), for measured CPU benchmarks. ``tiny`` exists only so
@@ -10,38 +11,36 @@ from __future__ import annotations
 
 from .errors import InputError
 
-PROFILES: dict[str, dict[str, dict]] = {
-    "paper": {"search": {}, "pareto": {"population": 50, "generations": 20}},
-    "official": {"search": {"top_fraction": 0.01, "add_limit": "10B", "iterations": "sum"},
-                 "pareto": {"population": 50, "generations": 20}},
-    "cpu": {"search": {}, "pareto": {"population": 50, "generations": 20}},
-    # tiny draws 4·B candidates with B = 1: uniform draws would almost never land within distance 1 of
-    # a top cell, so it draws from the top cells' neighbourhoods in every space
-    "tiny": {"search": {"k": 3, "batch_start": 1, "batch_step": 1, "draw_factor": 4, "draw": "neighbours"},
-             "pareto": {"population": 6, "generations": 2}},
+PROFILES: dict[str, dict] = {
+    "paper": {},
+    "official": {},
+    "cpu": {},
+    "tiny": {},
     # quick: the CPU quick start. A search in about two minutes on two cores: the zero-cost ``fused``
     # estimator (no training; the rule chosen for every space) and MOTE-NAS-EF's loop, its top-1 taken
     # (no evaluation stage), drawing 8 neighbours of the best cells in each of 10 iterations.
-    "quick": {"estimator": "fused",
-              "search": {"algorithm": "ef", "batch_start": 2, "batch_step": 0, "draw_factor": 4,
-                         "draw": "neighbours"},
-              "pareto": {"population": 20, "generations": 4}},
+    "quick": {"estimator": "fused", "algorithm": {"search": "ef"}},
 }
+DEFAULT_ALGORITHM = {"search": "mote-nas", "pareto": "nsga2"}  # per command, where a profile names none
+
+
+def check_profile(name: str) -> None:
+    if name not in PROFILES:
+        raise InputError(f"unknown profile {name!r}; accepted: {', '.join(PROFILES)}")
 
 
 def default_estimator(name: str) -> str:
     """The estimator a profile runs when ``--estimator`` is not given: MOTE, except where the profile
     names another (``quick``: the zero-cost ``fused`` ranking)."""
-    if name not in PROFILES:
-        raise InputError(f"unknown profile {name!r}; accepted: {', '.join(PROFILES)}")
+    check_profile(name)
     return PROFILES[name].get("estimator", "mote")
 
 
-def profile(name: str, part: str) -> dict:
-    """The ``part`` ("search" or "pareto") settings of profile ``name``."""
-    if name not in PROFILES:
-        raise InputError(f"unknown profile {name!r}; accepted: {', '.join(PROFILES)}")
-    return dict(PROFILES[name][part])
+def default_algorithm(name: str, command: str) -> str:
+    """The algorithm ``command`` ("search" or "pareto") runs under profile ``name`` when
+    ``--algorithm`` is not given."""
+    check_profile(name)
+    return PROFILES[name].get("algorithm", {}).get(command, DEFAULT_ALGORITHM[command])
 
 
 # -- what a training estimator costs on a CPU, as measured (the records named) ----------------------------
@@ -59,12 +58,9 @@ def cpu_cost_notice(profile_name: str, spec, epochs: int | None, command: str = 
     estimator's training epochs, None for one that never trains). The run is not refused."""
     if spec.device != "cpu" or profile_name not in ("paper", "official") or not epochs:
         return None
-    if spec.pareto is not None:
-        first, step = spec.pareto.population, "generation"
-    elif spec.search.algorithm == "rs":
-        first, step = spec.search.rs_factor * spec.search.k, "draw"
-    else:
-        first, step = spec.search.draw_factor * spec.search.batch_start, "iteration"
+    from .search.algorithms import algorithm_class
+    cls = algorithm_class(spec.algorithm)
+    first, step = cls.first_step(cls.config_of(spec.algorithm_config))
     hours = first * PAPER_CPU_SECONDS * epochs / 50 / 3600
     return (f"mote {command}: note: the {profile_name} profile trains every candidate {epochs} epochs; on a CPU "
             f"that measured {PAPER_CPU_SECONDS:,} s per candidate at 50 epochs (one NB201 cell, 1 thread, "

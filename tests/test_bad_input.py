@@ -492,12 +492,11 @@ def test_the_paper_profile_on_a_cpu_says_its_cost_up_front(inputs, workdir, caps
 
 def test_the_cost_notice_only_where_a_cpu_trains():
     from mobile_mote.profiles import cpu_cost_notice
-    from mobile_mote.search.nsga import ParetoConfig
     from mobile_mote.search.spec import RunSpec
     spec = RunSpec(name="n", space="mbv3", device="cpu")
     assert "--profile cpu" in cpu_cost_notice("paper", spec, 50)
     assert "(50 candidates)" in cpu_cost_notice("official", RunSpec(name="n", space="mbv3", device="cpu",
-                                                                    pareto=ParetoConfig()), 50, "pareto")
+                                                                    algorithm="nsga2"), 50, "pareto")
     assert cpu_cost_notice("tiny", spec, 3) is None and cpu_cost_notice("cpu", spec, 4) is None
     assert cpu_cost_notice("paper", spec, None) is None  # an estimator that never trains
     assert cpu_cost_notice("paper", RunSpec(name="n", space="mbv3", device="cuda"), 50) is None

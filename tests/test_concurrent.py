@@ -89,8 +89,8 @@ def test_a_search_with_workers_is_the_same_search(tmp_path, shared_data):
 
     def spec(name, workers):
         return RunSpec(name=name, space="macro", constraints=parse_constraints("40M"), estimator="mote",
-                       estimator_config=FAST, search=SearchConfig(algorithm="ef", k=3, batch_start=1, draw_factor=3,
-                                                                  draw="neighbours", seed=2),
+                       estimator_config=FAST, algorithm="ef",
+                       algorithm_config=SearchConfig(k=3, batch_start=1, draw_factor=3, draw="neighbours"),
                        proxy_data=str(shared_data / "proxy_cifar100_10"), runs_dir=str(tmp_path), workers=workers)
     a = run(spec("one", 1), progress=False)
     b = run(spec("two", 3), progress=False)

@@ -11,7 +11,8 @@ from mobile_mote.errors import InputError
 from mobile_mote.efficiency.latency import LUT_FORMAT, covering_archs, lut_keys, predict
 from mobile_mote.pareto import dominates, non_dominated_sort, ranks_and_crowding
 from mobile_mote.search import drive
-from mobile_mote.search.nsga import NSGA2, ParetoConfig, finite_objectives
+from mobile_mote.search.algorithms.nsga2 import NSGA2, ParetoConfig
+from mobile_mote.search.algorithms.operators import finite_objectives
 from search_spaces import get_space
 
 
@@ -24,7 +25,7 @@ def _toy_objectives(space):
     return f
 
 
-def _drive(cfg, space, objectives_of, stop_after=None, state=None):
+def _drive(cfg, space, objectives_of, stop_after=None, state=None, seed=0):
     """Run NSGA2 through the search driver in memory; returns (state as the store would keep it,
     per-generation (parents, proposed, survivors))."""
     algo = NSGA2(space, cfg, objectives=lambda archs, _records: objectives_of(archs))
@@ -40,15 +41,15 @@ def _drive(cfg, space, objectives_of, stop_after=None, state=None):
         log.append((list(parents), [r["arch"] for r in records], list(st["population"])))
 
     steps = None if stop_after is None else max(0, stop_after - algo.state["generation"])
-    drive(algo, cfg.seed, evaluate, commit, max_steps=steps)
+    drive(algo, seed, evaluate, commit, max_steps=steps)
     return kept.get("state", json.loads(json.dumps(algo.state))), log
 
 
 def test_nsga2_survivors_are_non_dominated_first_and_nothing_is_evaluated_twice():
     space = get_space("nb201")
     f = _toy_objectives(space)
-    cfg = ParetoConfig(objectives=("macs", "params"), population=8, generations=4, seed=3)
-    state, log = _drive(cfg, space, f)
+    cfg = ParetoConfig(objectives=("macs", "params"), population=8, generations=4)
+    state, log = _drive(cfg, space, f, seed=3)
     assert state["done"] and state["generation"] == 5
     assert len(state["archive"]) == len(set(state["archive"])) == 8 * 5 == state["evaluated"]
     seen = set()
@@ -73,14 +74,14 @@ def test_nsga2_survivors_are_non_dominated_first_and_nothing_is_evaluated_twice(
 def test_nsga2_is_deterministic_and_resumable_from_its_json_state():
     space = get_space("nb201")
     f = _toy_objectives(space)
-    cfg = ParetoConfig(objectives=("macs", "params"), population=6, generations=3, seed=7)
-    a, _ = _drive(cfg, space, f)
-    b, _ = _drive(cfg, space, f)
+    cfg = ParetoConfig(objectives=("macs", "params"), population=6, generations=3)
+    a, _ = _drive(cfg, space, f, seed=7)
+    b, _ = _drive(cfg, space, f, seed=7)
     assert a["archive"] == b["archive"] and a["population"] == b["population"]
-    half, _ = _drive(cfg, space, f, stop_after=2)
-    resumed, _ = _drive(cfg, space, f, state=half)
+    half, _ = _drive(cfg, space, f, stop_after=2, seed=7)
+    resumed, _ = _drive(cfg, space, f, state=half, seed=7)
     assert resumed["archive"] == a["archive"]
-    other, _ = _drive(ParetoConfig(objectives=("macs", "params"), population=6, generations=3, seed=8), space, f)
+    other, _ = _drive(ParetoConfig(objectives=("macs", "params"), population=6, generations=3), space, f, seed=8)
     assert other["archive"] != a["archive"]
 
 
@@ -88,7 +89,7 @@ def test_budget_bounds_and_failed_candidates():
     space = get_space("nb201")
     costs = Costs(space)
     cap = 40e6
-    cfg = ParetoConfig(objectives=("score", "macs"), population=6, generations=10, budget=15, seed=0)
+    cfg = ParetoConfig(objectives=("score", "macs"), population=6, generations=10, budget=15)
     algo = NSGA2(space, cfg, lambda a: costs(a)["macs"] <= cap)
     fail = {a for a in (space.sample(np.random.default_rng(i)) for i in range(400)) if sum(map(ord, a)) % 3 == 0}
 
@@ -191,14 +192,14 @@ def test_resume_extends_a_run_like_a_straight_one(tmp_path, shared_data):
 def test_resume_after_a_crash_in_the_scorer(tmp_path, shared_data):
     from mobile_mote.estimators import get_estimator
     from mobile_mote.search import RunSpec, run as run_pareto
-    from mobile_mote.search.nsga import ParetoConfig
+    from mobile_mote.search.algorithms.nsga2 import ParetoConfig
     from mobile_mote.search.scorer import LocalScorer
 
     def spec(name):
-        return RunSpec(name=name, space="nb201", objectives=("score", "latency"), estimator="params",
-                          pareto=ParetoConfig(population=6, generations=3),
-                          latency_table=str(shared_data / "nb201" / "latency_ms.csv"), latency_device="pixel2",
-                          seed=2, runs_dir=str(tmp_path))
+        return RunSpec(name=name, space="nb201", estimator="params", algorithm="nsga2",
+                       algorithm_config=ParetoConfig(objectives=("score", "latency"), population=6, generations=3),
+                       latency_table=str(shared_data / "nb201" / "latency_ms.csv"), latency_device="pixel2",
+                       seed=2, runs_dir=str(tmp_path))
 
     class Crashing(LocalScorer):
         calls = 0

@@ -14,6 +14,7 @@ from mobile_mote.cli import main
 from mobile_mote.efficiency.constraints import Constraint, Costs, parse_constraints
 from mobile_mote.search import drive
 from mobile_mote.search.algorithms import MoteNAS, SearchConfig
+from mobile_mote.search.algorithms.mote_nas import RS
 from search_spaces import get_space
 
 # A small but real MOTE configuration: deterministic time so two runs give identical records.
@@ -21,7 +22,7 @@ FAST_MOTE = ["--set", "epochs=1", "--set", "points=2", "--set", "images_per_clas
              "--set", "time=cost"]
 
 
-def _drive(space, cfg, constraint, score_fn):
+def _drive(space, cfg, constraint, score_fn, seed=0):
     """Run the algorithm through the search driver with an in-memory score function (no store);
     return the state, the scores and per-iteration (iteration, top cells, proposed, B)."""
     costs = Costs(space)
@@ -34,7 +35,7 @@ def _drive(space, cfg, constraint, score_fn):
                     algo.state["batch"]))
         return [{"arch": a, "score": score_fn(a)} for a in archs], len(archs)
 
-    drive(algo, cfg.seed, evaluate)
+    drive(algo, seed, evaluate)
     return algo.state, algo.scores, log, costs
 
 
@@ -42,10 +43,10 @@ def _drive(space, cfg, constraint, score_fn):
 def test_budget_and_neighbour_rules(space_name):
     space = get_space(space_name)
     budget = 60e6 if space_name == "nb201" else 260e6
-    cfg = SearchConfig(k=3, batch_start=2, batch_step=2, seed=1, iterations="sum")  # 13 iterations
+    cfg = SearchConfig(k=3, batch_start=2, batch_step=2, iterations="sum")  # 13 iterations
     c = Constraint(max_macs=budget)
     # A synthetic, deterministic score (not an estimate): enough to exercise the search's rules.
-    state, scores, log, costs = _drive(space, cfg, c, lambda a: -abs(costs_macs(space, a) - 0.8 * budget))
+    state, scores, log, costs = _drive(space, cfg, c, lambda a: -abs(costs_macs(space, a) - 0.8 * budget), seed=1)
     assert len(log) == cfg.n_iterations() + 1 == 14
     assert all(costs(a)["macs"] <= budget for a in state["pool"])
     for it, top, proposed, batch in log[1:]:
@@ -64,15 +65,15 @@ def test_official_options_change_the_schedule():
     assert SearchConfig(k=20).n_iterations() == 20
     assert SearchConfig(k=5).n_iterations() == 10
     assert SearchConfig(k=5, iterations="sum").n_iterations() == 15
-    assert SearchConfig(algorithm="rs").n_iterations() == 0
+    assert RS.n_iterations(SearchConfig()) == 0
 
 
 def test_same_seed_same_search():
     space = get_space("nb201")
-    cfg = SearchConfig(k=2, batch_start=2, batch_step=2, seed=5)
+    cfg = SearchConfig(k=2, batch_start=2, batch_step=2)
     c = Constraint(max_macs=80e6)
-    a = _drive(space, cfg, c, lambda x: -space.params(x))[0]["pool"]
-    b = _drive(space, cfg, c, lambda x: -space.params(x))[0]["pool"]
+    a = _drive(space, cfg, c, lambda x: -space.params(x), seed=5)[0]["pool"]
+    b = _drive(space, cfg, c, lambda x: -space.params(x), seed=5)[0]["pool"]
     assert a == b
 
 
@@ -243,7 +244,7 @@ def test_macro_benchmark_mode_reports_true_accuracy_and_rank(tmp_path, capsys, s
 
 def test_search_never_draws_two_keys_of_one_network():
     space = get_space("macro")
-    cfg = SearchConfig(k=3, batch_start=4, batch_step=0, draw_factor=10, draw="neighbours", seed=0)
+    cfg = SearchConfig(k=3, batch_start=4, batch_step=0, draw_factor=10, draw="neighbours")
     state, scores, log, costs = _drive(space, cfg, Constraint(max_macs=60e6), lambda a: space.macs(a))
     assert state["pool"] and all(space.network_key(a) == a for a in state["pool"])
     assert len({space.network_key(a) for a in state["pool"]}) == len(state["pool"])
@@ -254,7 +255,7 @@ def test_quick_profile_runs_the_fused_zero_cost_estimator():
     from mobile_mote.cli import build_parser
     args = build_parser().parse_args(["search", "--space", "macro", "--flops", "50M", "--profile", "quick"])
     spec = spec_from_args(args)
-    assert spec.estimator == "fused" and spec.search.algorithm == "ef"
+    assert spec.estimator == "fused" and spec.algorithm == "ef"
     args = build_parser().parse_args(["search", "--space", "macro", "--flops", "50M", "--profile", "tiny"])
     assert spec_from_args(args).estimator == "mote"
 

@@ -8,7 +8,7 @@ the reference point is (1, 1). Per device it reports
 
 - the hypervolume (HV) of the TRUE Pareto front (every cell),
 - random search: N random distinct cells,
-- NSGA-II: the library's mutation-only NSGA-II (mobile_mote.search.nsga.NSGA2, the search behind
+- NSGA-II: the library's mutation-only NSGA-II (mobile_mote.search.algorithms.nsga2.NSGA2, the search behind
   `mote pareto`: binary tournaments on rank then crowding, 1-2 space.mutate steps per child,
   survivors by nsga2_select) with a budget of N evaluated cells,
 

@@ -79,3 +79,43 @@ def resolve_estimator(args) -> str:
     if not args.estimator:
         args.estimator = default_estimator(args.profile)
     return args.estimator
+
+
+def add_algorithm_arguments(p, command: str) -> None:
+    """``--algorithm`` (every registered algorithm ``command`` runs) and the options their ``Config``
+    fields declare (``cli_option``), one group per algorithm family; an option several algorithms
+    declare is added once."""
+    from ..profiles import DEFAULT_ALGORITHM
+    from ..search.algorithms import algorithm_class, algorithms_for
+    names = algorithms_for(command)
+    default = DEFAULT_ALGORITHM[command]
+    groups: dict[str, object] = {}
+    seen: set[str] = set()
+    for name in [default] + [n for n in names if n != default]:
+        cls = algorithm_class(name)
+        if cls.option_group not in groups:
+            groups[cls.option_group] = p.add_argument_group(cls.option_group)
+        g = groups[cls.option_group]
+        if not seen:
+            g.add_argument("--algorithm", choices=names, default=None, help=", ".join(
+                f"{n} ({'default; ' if n == default else ''}{algorithm_class(n).help})"
+                for n in [default] + [n for n in names if n != default]))
+            seen.add("algorithm")
+        for f in cls.cli_fields():
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            opt = f.metadata["cli"]
+            g.add_argument("--" + f.name.replace("_", "-"), type=opt["type"], choices=opt["choices"], default=None,
+                           help=opt["help"])
+
+
+def resolve_algorithm(args, command: str) -> tuple[str, dict]:
+    """The algorithm (``--algorithm``, else the profile's) and its settings: the profile's, then every
+    option of its ``Config`` given on the command line."""
+    from ..profiles import default_algorithm
+    from ..search.algorithms import algorithm_class, algorithm_config
+    name = args.algorithm or default_algorithm(args.profile, command)
+    given = {f.name: getattr(args, f.name) for f in algorithm_class(name).cli_fields()
+             if getattr(args, f.name, None) is not None}
+    return name, algorithm_config(name, args.profile, **given)

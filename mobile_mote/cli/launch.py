@@ -5,9 +5,9 @@ import os
 import sys
 
 
-def launch_run(command: str, spec, args, report, ctx=None) -> int:
-    """Run ``spec`` through the search driver and ``report(spec, summary)`` the result; the exit
-    status is what ``report`` returns (None: 0).
+def launch_run(command: str, spec, args, ctx=None) -> int:
+    """Run ``spec`` through the search driver and print the result as its algorithm reports it
+    (``Algorithm.report``); the exit status is what that returns (None: 0).
 
     ``--processes N`` (not yet launched): relaunch the same command line under `accelerate launch`.
     Under `accelerate launch` with several processes, rank 0 runs the loop with a ParallelScorer and
@@ -56,11 +56,13 @@ def launch_run(command: str, spec, args, report, ctx=None) -> int:
             _leave_process_group()
     else:
         if ctx is not None:  # the proxy data and the evaluation stage are read and checked before any run state
-            ctx.data, ctx.evaluator  # noqa: B018 (cached properties, built once)
+            ctx.data, ctx.prepared  # noqa: B018 (cached properties, built once)
         if notice:  # after every check: bad input stays one line
             print(notice, file=sys.stderr)
         summary = run(spec, resume=args.resume, scorer=scorer, progress=not args.quiet, ctx=ctx)
-    return report(spec, summary) or 0  # a report may give the run its own status (search: no winner)
+    from ..search.algorithms import algorithm_class
+    # a report may give the run its own status (search: no winner)
+    return algorithm_class(spec.algorithm).report(spec, summary) or 0
 
 
 def _leave_process_group() -> None:

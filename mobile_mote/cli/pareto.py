@@ -1,8 +1,6 @@
-"""`mote pareto`: NSGA-II over score, MACs, params and latency, scored into the same store as `mote search`."""
+"""`mote pareto`: a multi-objective search (NSGA-II by default; ``--algorithm``: any registered one) over
+score, MACs, params and latency, scored into the same store as `mote search`."""
 from __future__ import annotations
-
-import json
-import sys
 
 from . import DEVICE_FAILURE_STATUS
 
@@ -13,27 +11,23 @@ EXIT_STATUS = (f"Exit status: 0 the front is written; 2 bad input (one line, not
 def pareto_spec_from_args(args):
     from ..efficiency import Constraint, parse_constraints
     from ..estimators import estimator_config
-    from ..profiles import profile
-    from ..search.nsga import ParetoConfig
+    from ..search.algorithms import algorithm_class
     from ..search.spec import RunSpec
-    from .args import parse_set, resolve_estimator
+    from .args import parse_set, resolve_algorithm, resolve_estimator
 
     resolve_estimator(args)
-    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
-    cfg = profile(args.profile, "pareto")
-    for key in ("population", "generations"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    pareto = ParetoConfig(objectives=objectives, seed=args.seed, **cfg)
-    pareto.validate()
+    algorithm, config = resolve_algorithm(args, "pareto")
+    cls = algorithm_class(algorithm)
+    objectives = tuple(cls.config_of(config).objectives)
     constraints = [c for c in parse_constraints(args.flops, args.params, args.latency) if c != Constraint()]
-    name = args.name or f"{args.space}_nsga2_{'-'.join(objectives)}_s{args.seed}"
+    name = args.name or f"{args.space}_{algorithm}_{'-'.join(objectives)}_s{args.seed}"
     return RunSpec(
-        name=name, space=args.space, objectives=objectives, constraints=constraints, estimator=args.estimator,
-        estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)), pareto=pareto,
-        proxy_data=args.proxy_data, latency_table=args.latency_table, latency_device=args.latency_device,
-        latency_lut=args.latency_lut, benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset,
-        seed=args.seed, device=args.device, workers=args.workers, runs_dir=args.runs_dir, store_path=args.store)
+        name=name, space=args.space, constraints=constraints, estimator=args.estimator,
+        estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
+        algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
+        latency_table=args.latency_table, latency_device=args.latency_device, latency_lut=args.latency_lut,
+        benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, seed=args.seed, device=args.device,
+        workers=args.workers, runs_dir=args.runs_dir, store_path=args.store)
 
 
 def _pareto(args) -> int:
@@ -44,44 +38,23 @@ def _pareto(args) -> int:
     from ..search.context import RunContext
     from .launch import launch_run
     ctx = RunContext(spec) if not is_launched() else None  # one line here rather than one per rank
-    return launch_run("pareto", spec, args, _print_front, ctx)
-
-
-def _print_front(spec, summary: dict) -> None:
-    for p in summary["front"]:
-        line = {"arch": p["arch"], "score": p["score"], "macs": p["macs"], "params": p["params"],
-                "latency_ms": p["latency_ms"], "objectives": dict(zip(summary["objectives"], p["objective_vector"]))}
-        if "true_accuracy" in p:
-            line["true_accuracy"] = p["true_accuracy"]
-        print(json.dumps(line))
-    hv = summary.get("hypervolume")
-    print(f"front: {summary['front_size']} non-dominated of {summary['evaluated']} evaluated"
-          + (f", hypervolume {hv['value']:.4f} (normalised, ref (1, 1))" if hv else "")
-          + f"; results in {spec.run_dir}/ (front.json, front.csv, evaluated.csv, front.png, summary.md)",
-          file=sys.stderr)
+    return launch_run("pareto", spec, args, ctx)
 
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import add_benchmark_dataset_argument, add_estimator_arguments, add_run_arguments, add_space_and_budgets
-    from ..search.nsga import DEFAULT_OBJECTIVES, OBJECTIVES
+    from .args import (add_algorithm_arguments, add_benchmark_dataset_argument, add_estimator_arguments,
+                       add_run_arguments, add_space_and_budgets)
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
                        "or --latency-lut (mbv2, mbv3). " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(
         p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)")
-    p.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES),
-                   help=f"two or more of {', '.join(OBJECTIVES)}, comma-separated (default %(default)s); "
-                   "score is maximised, the costs minimised")
     add_estimator_arguments(p, "paper (default: population 50, 20 generations), official (same search; the "
                             "estimator's official-code variant), cpu, quick (the zero-cost fused estimator, "
                             "population 20, 4 generations), tiny (population 6, 2 generations: tests only)")
-    s = p.add_argument_group("NSGA-II")
-    s.add_argument("--population", type=int, default=None, help="population size (profile default)")
-    s.add_argument("--generations", type=int, default=None,
-                   help="generations after the initial one (profile default); a finished run resumed with "
-                   "more generations goes on")
+    add_algorithm_arguments(p, "pareto")
     p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
     p.add_argument("--benchmark", help="benchmark table (NB201 benchmark.csv, NAS-Bench-Macro JSON): annotate the "
                    "front with true accuracy (reporting only)")

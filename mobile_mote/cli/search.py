@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ..errors import InputError
 from . import DEVICE_FAILURE_STATUS
 
-# The exit status of a search that ran but found no winner for a budget: every candidate failed, or
-# none was scored. Bad input is 2, an interrupt 130, a winner for every budget 0.
-NO_WINNER = 3
+from ..search.outputs import NO_WINNER
+
 EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line, nothing written); {NO_WINNER} "
                "the run ended without a winner for a budget (every candidate failed, or none was scored), after "
                f"writing its summary, store and records; {DEVICE_FAILURE_STATUS}, the candidates scored before it kept "
@@ -20,27 +18,20 @@ EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line
 def spec_from_args(args):
     from ..efficiency import parse_constraints
     from ..estimators import estimator_config
-    from ..profiles import profile
-    from ..search.algorithms import SearchConfig
     from ..search.spec import RunSpec
-    from .args import parse_set, resolve_estimator
+    from .args import parse_set, resolve_algorithm, resolve_estimator
 
     resolve_estimator(args)
-    search = profile(args.profile, "search")
-    for key in ("algorithm", "k", "top_fraction", "add_limit", "iterations", "draw", "batch_start", "draw_factor"):
-        v = getattr(args, key)
-        if v is not None:
-            search[key] = v
-    search["seed"] = args.seed
+    algorithm, config = resolve_algorithm(args, "search")
     constraints = parse_constraints(args.flops, args.params, args.latency)
-    name = args.name or f"{args.space}_{search.get('algorithm', 'mote-nas')}_{constraints[0].label()}_s{args.seed}"
+    name = args.name or f"{args.space}_{algorithm}_{constraints[0].label()}_s{args.seed}"
     return RunSpec(
         name=name, space=args.space, constraints=constraints, estimator=args.estimator,
         estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
-        search=SearchConfig(**search), proxy_data=args.proxy_data, benchmark=args.benchmark,
-        benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,
-        latency_device=args.latency_device, latency_lut=args.latency_lut, eval_epochs=args.eval_epochs,
-        seed=args.seed, device=args.device, workers=args.workers, runs_dir=args.runs_dir)
+        algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
+        benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,
+        latency_device=args.latency_device, latency_lut=args.latency_lut, seed=args.seed, device=args.device,
+        workers=args.workers, runs_dir=args.runs_dir)
 
 
 def _search(args) -> int:
@@ -52,30 +43,7 @@ def _search(args) -> int:
     from .launch import launch_run
     # Every option is checked here, once, before any process starts; ranks of a launch check their own.
     ctx = RunContext(spec) if not is_launched() else None
-    return launch_run("search", spec, args, _print_result, ctx)
-
-
-def _print_result(spec, summary: dict) -> int:
-    """Print the winners; NO_WINNER when a budget has none (its files are written all the same)."""
-    status = 0
-    for w in summary["winners"]:
-        if not w.get("arch"):
-            print(f"{w['label']}: no winner ({w.get('error')})", file=sys.stderr)
-            status = NO_WINNER
-            continue
-        line = {"budget": w["label"], "arch": w["arch"], "macs": w["macs"], "params": w["params"], "score": w["score"]}
-        if w.get("evaluation") and w["evaluation"].get("accuracy") is not None:
-            line["evaluation_accuracy"] = w["evaluation"]["accuracy"]
-        if w.get("final_accuracy") is not None:
-            line["final_accuracy"] = w["final_accuracy"]
-            if w.get("final_rank_networks") is not None:
-                line["final_rank"] = (f"{w['final_rank_networks']} of {w['feasible_networks']} networks "
-                                      f"({w['final_rank']} of {w['feasible_architectures']} keys)")
-            elif w.get("final_rank") is not None:
-                line["final_rank"] = f"{w['final_rank']} of {w['feasible_architectures']}"
-        print(json.dumps(line))
-    print(f"results in {spec.run_dir}/ (winner.json, summary.md, plots); `mote show {spec.run_dir}`", file=sys.stderr)
-    return status
+    return launch_run("search", spec, args, ctx)
 
 
 def _show(args) -> int:
@@ -128,26 +96,15 @@ def _show(args) -> int:
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import add_benchmark_dataset_argument, add_estimator_arguments, add_run_arguments, add_space_and_budgets
+    from .args import (add_algorithm_arguments, add_benchmark_dataset_argument, add_estimator_arguments,
+                       add_run_arguments, add_space_and_budgets)
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
                        description="MOTE-NAS search. " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
     add_estimator_arguments(p, "paper (default), official (the official code's variant), cpu (MOTE sized "
                             "for CPU benchmarks), quick (the CPU quick start: the zero-cost fused estimator, "
                             "MOTE-NAS-EF's loop, about two minutes), tiny (tests only)")
-    s = p.add_argument_group("search")
-    s.add_argument("--algorithm", choices=["mote-nas", "ef", "rs"], default=None,
-                   help="mote-nas (default), ef (MOTE top-1, no evaluation stage), rs (random + evaluation)")
-    s.add_argument("--k", type=int, default=None, help="candidates to the evaluation stage (default 10)")
-    s.add_argument("--top-fraction", type=float, default=None, help="pool fraction whose neighbours are added (0.1)")
-    s.add_argument("--add-limit", choices=["10k", "10B"], default=None)
-    s.add_argument("--iterations", choices=["max", "sum"], default=None, help="max(k,10) (paper) or 10+k")
-    s.add_argument("--batch-start", type=int, default=None, help="B at the first iteration (10)")
-    s.add_argument("--draw-factor", type=int, default=None, help="each iteration draws this times B candidates (10)")
-    s.add_argument("--draw", choices=["auto", "uniform", "neighbours"], default=None,
-                   help="where each iteration's 10*B candidates come from (auto: uniform on NB201, "
-                   "neighbours of the top cells in the block spaces)")
-    s.add_argument("--eval-epochs", type=int, default=12, help="evaluation-stage epochs (not with --benchmark)")
+    add_algorithm_arguments(p, "search")
     p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
     p.add_argument("--benchmark", help="a benchmark table: NB201's benchmark.csv (evaluation stage from its 12-epoch "
                    "accuracy, report 200-epoch accuracy) or NAS-Bench-Macro's JSON (--space macro: report the "

@@ -1,33 +1,34 @@
 """Estimators by name, timm-registry style: ``@register_estimator("synflow")``."""
 from __future__ import annotations
 
-from typing import Callable
+from ..registry import Registry
 
-_ESTIMATORS: dict[str, Callable] = {}
+# Modules that register estimators, imported on the first lookup to keep start-up cheap.
+_MODULES = ("mote", "fused", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
+            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw", "zero_fused")
 
 
-def register_estimator(name: str):
-    def deco(cls):
-        if name in _ESTIMATORS:
-            raise ValueError(f"estimator {name!r} registered twice")
-        _ESTIMATORS[name] = cls
-        cls.name = name
-        return cls
-    return deco
+def _import_all() -> None:
+    import importlib
+    for mod in _MODULES:
+        try:
+            importlib.import_module(f"mobile_mote.estimators.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"mobile_mote.estimators.{mod}":
+                raise
+
+
+ESTIMATORS = Registry("estimator", load=_import_all)
+register_estimator = ESTIMATORS.register
 
 
 def list_estimators() -> list[str]:
-    _import_all()
-    return sorted(_ESTIMATORS)
+    return ESTIMATORS.names()
 
 
 def estimator_class(name: str):
     """The registered class: its facts (``needs_data``, ``evaluation_keys``, ``profile_options``) need no instance."""
-    from ..errors import InputError
-    _import_all()
-    if name not in _ESTIMATORS:
-        raise InputError(f"unknown estimator {name!r}; accepted: {', '.join(sorted(_ESTIMATORS))}")
-    return _ESTIMATORS[name]
+    return ESTIMATORS.get(name)
 
 
 def get_estimator(name: str, **config):
@@ -43,17 +44,3 @@ def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dic
     """
     return {**estimator_class(estimator).profile_options(profile), **overrides}
 
-
-# Modules that register estimators, imported lazily to keep start-up cheap.
-_MODULES = ("mote", "fused", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
-            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw", "zero_fused")
-
-
-def _import_all() -> None:
-    import importlib
-    for mod in _MODULES:
-        try:
-            importlib.import_module(f"mobile_mote.estimators.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"mobile_mote.estimators.{mod}":
-                raise

@@ -1,9 +1,9 @@
-"""Search: one driver (``driver.run``) for MOTE-NAS (and its EF / RS variants) and NSGA-II over any
-space, any estimator, under budgets. Algorithms speak ask/tell and never see a model."""
-from .algorithms import ALGORITHMS, MoteNAS, SearchConfig
+"""Search: one driver (``driver.run``) for every registered algorithm (``search/algorithms``:
+MOTE-NAS and its EF / RS variants, NSGA-II) over any space, any estimator, under budgets. Algorithms
+speak ask/tell and never see a model."""
+from .algorithms import ALGORITHMS, NSGA2, MoteNAS, ParetoConfig, SearchConfig, algorithm_class, algorithm_config
 from .driver import drive, run, run_session
-from .nsga import NSGA2, ParetoConfig
 from .spec import RunSpec
 
-__all__ = ["ALGORITHMS", "MoteNAS", "NSGA2", "ParetoConfig", "RunSpec", "SearchConfig", "drive", "run",
-           "run_session"]
+__all__ = ["ALGORITHMS", "MoteNAS", "NSGA2", "ParetoConfig", "RunSpec", "SearchConfig", "algorithm_class",
+           "algorithm_config", "drive", "run", "run_session"]

@@ -1,6 +1,7 @@
-"""What a run needs, built once from its spec: the space, the costs with their latency source, the
-estimator, the benchmark, the proxy data and the evaluation stage. Building it checks every option
-that needs no store and no scoring, so bad input fails before any run state exists."""
+"""What a run needs, built once from its spec: the space, the algorithm's class and settings, the
+costs with their latency source, the estimator, the benchmark, the proxy data and what the algorithm's
+final step needs. Building it checks every option that needs no store and no scoring, so bad input
+fails before any run state exists."""
 from __future__ import annotations
 
 import sys
@@ -25,21 +26,17 @@ class RunContext:
         self.spec = spec
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.space = get_space(spec.space)
-        if spec.pareto is not None:
-            self.kind = "pareto"
-            spec.pareto.validate(self.space.size())
-            if len(spec.constraints) > 1:
-                raise InputError("mote pareto takes one bound per cost (e.g. --flops 300M); the front covers every "
-                                 "budget below it")
-        else:
-            self.kind = "evolution"
-            spec.search.validate(self.space.size())
+        from .algorithms import algorithm_class
+        self.algorithm_class = algorithm_class(spec.algorithm)
+        self.algorithm_config = self.algorithm_class.config_of(spec.algorithm_config)
+        self.algorithm_class.check_config(self.algorithm_config, self.space.size())
+        self.algorithm_class.check_run(self)
         # a table keyed by a benchmark's index is translated through --benchmark (or benchmark.csv beside it)
         from ..benchmarks.nb201 import NB201Index
         self.costs = make_costs(self.space, spec.latency_table, spec.latency_device, spec.latency_lut,
                                 partial(NB201Index.beside, explicit=spec.benchmark))
-        wants_latency = any(c.max_latency_ms for c in spec.constraints) or (
-            self.kind == "pareto" and "latency" in spec.objectives)
+        wants_latency = (any(c.max_latency_ms for c in spec.constraints)
+                         or self.algorithm_class.uses_latency(self.algorithm_config))
         if wants_latency and self.costs.latency is None:
             raise InputError("a latency budget or objective needs a latency source: --latency-table with "
                              "--latency-device (finite spaces such as nb201), or --latency-lut (block spaces, "
@@ -65,36 +62,17 @@ class RunContext:
         return resolve_proxy_data(self.spec.proxy_data)
 
     @cached_property
-    def evaluator(self):
-        """The evaluation stage of MOTE-NAS / RS (None for EF): a benchmark's short-training figure when
-        it has one, else a short real training of the reduced network on the proxy data."""
-        if self.kind != "evolution" or self.spec.search.algorithm == "ef":
-            return None
-        from .evaluation import TableEvaluator, TrainingEvaluator
-        if self.benchmark is not None and self.benchmark.short_training is not None:
-            return TableEvaluator(self.benchmark)
-        data = self.data
-        if data is None:
-            from ..data.default_data import resolve_proxy_data
-            data = resolve_proxy_data(self.spec.proxy_data, quiet=True)
-        shared = {k: v for k, v in self.spec.estimator_config.items() if k in self.estimator.evaluation_keys}
-        return TrainingEvaluator(self.space, data, self.spec.seed, self.spec.device, self.spec.eval_epochs, **shared)
+    def prepared(self):
+        """What the algorithm's final step needs (``Algorithm.prepare``: MOTE-NAS's evaluation stage)."""
+        return self.algorithm_class.prepare(self)
 
-    # -- the algorithm ------------------------------------------------------------------------------
     def make_algorithm(self):
-        spec, costs = self.spec, self.costs
+        return self.algorithm_class.for_run(self)
+
+    def rank(self, records: dict[str, dict]) -> dict[str, dict]:
+        """``records`` by arch with the score the search ranks by (``search/ranking.py``)."""
         from .ranking import pool_ranked_by_arch
-        rank = lambda records: pool_ranked_by_arch(self.estimator, records)  # noqa: E731
-        if self.kind == "pareto":
-            from .nsga import NSGA2
-            from .pareto_outputs import objective_rows
-            objectives = tuple(spec.objectives)
-            return NSGA2(self.space, spec.pareto, lambda a: all(c.admits(costs(a)) for c in spec.constraints),
-                         objectives=lambda archs, records: objective_rows(objectives, archs, rank(records), costs))
-        from .algorithms import MoteNAS
-        loosest = loosest_constraint(spec.constraints)
-        return MoteNAS(self.space, spec.search, lambda a: loosest.admits(costs(a)),
-                       [(lambda a, c=c: c.admits(costs(a))) for c in spec.constraints], rank=rank)
+        return pool_ranked_by_arch(self.estimator, records)
 
     def ranked(self, records: list[dict]) -> list[dict]:
         """``records`` with the score the search ranks by (``search/ranking.py``)."""

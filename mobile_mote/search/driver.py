@@ -13,8 +13,8 @@ through pymoo's shape::
 
 A kill loses at most the candidates in flight; ``resume=True`` replays the interrupted step from its
 saved RNG state, and every candidate already scored is read back from the store, not scored again.
-After the loop the algorithm's final step runs: MOTE-NAS's evaluation stage (``finish_evolution``),
-NSGA-II's front (``finish_pareto``).
+After the loop the algorithm's final step runs (``algo.finish``: MOTE-NAS's evaluation stage and
+winners, NSGA-II's front), which writes the run's outputs and returns its summary.
 """
 from __future__ import annotations
 
@@ -85,8 +85,7 @@ def run(spec: RunSpec, resume: bool = False, scorer=None, progress: bool = True,
         finally:
             if bar is not None:
                 bar.close()
-        from .finish import FINISH
-        return FINISH[ctx.kind](ctx, algo, store, stats, progress)
+        return algo.finish(ctx, store, stats, progress)
 
 
 @contextlib.contextmanager

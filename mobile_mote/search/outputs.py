@@ -1,13 +1,19 @@
-"""What a finished search leaves in runs/<name>/: winner.json, summary.md, summary.json and plots."""
+"""What a search that picks winners (MOTE-NAS and its variants) leaves in runs/<name>/: winner.json,
+summary.md, summary.json and plots, and what `mote search` prints of them."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import write_text as _atomic_write
 from ..units import fmt_count
+
+# The exit status of a search that ran but found no winner for a budget: every candidate failed, or
+# none was scored. Bad input is 2, an interrupt 130, a winner for every budget 0.
+NO_WINNER = 3
 
 
 def non_dominated(points: list[tuple[float, float]]) -> list[int]:
@@ -143,3 +149,27 @@ def plot_run(run_dir: Path, summary: dict, pool: list[dict], constraints) -> Non
     fig.tight_layout()
     fig.savefig(run_dir / "cost.png", dpi=110)
     plt.close(fig)
+
+
+def print_winners(spec, summary: dict) -> int:
+    """What `mote search` prints: one JSON line per budget's winner; NO_WINNER when a budget has none
+    (its files are written all the same)."""
+    status = 0
+    for w in summary["winners"]:
+        if not w.get("arch"):
+            print(f"{w['label']}: no winner ({w.get('error')})", file=sys.stderr)
+            status = NO_WINNER
+            continue
+        line = {"budget": w["label"], "arch": w["arch"], "macs": w["macs"], "params": w["params"], "score": w["score"]}
+        if w.get("evaluation") and w["evaluation"].get("accuracy") is not None:
+            line["evaluation_accuracy"] = w["evaluation"]["accuracy"]
+        if w.get("final_accuracy") is not None:
+            line["final_accuracy"] = w["final_accuracy"]
+            if w.get("final_rank_networks") is not None:
+                line["final_rank"] = (f"{w['final_rank_networks']} of {w['feasible_networks']} networks "
+                                      f"({w['final_rank']} of {w['feasible_architectures']} keys)")
+            elif w.get("final_rank") is not None:
+                line["final_rank"] = f"{w['final_rank']} of {w['feasible_architectures']}"
+        print(json.dumps(line))
+    print(f"results in {spec.run_dir}/ (winner.json, summary.md, plots); `mote show {spec.run_dir}`", file=sys.stderr)
+    return status

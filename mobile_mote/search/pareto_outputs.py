@@ -1,4 +1,4 @@
-"""What an NSGA-II run leaves in runs/<name>/: the front (front.json, front.csv), every evaluated
+"""What a multi-objective run leaves in runs/<name>/: the front (front.json, front.csv), every evaluated
 candidate (evaluated.csv), summary.json / summary.md and front.png.
 
 Objectives are minimised inside the search; ``score`` enters negated (higher scores are better) and a
@@ -107,9 +107,10 @@ def _csv_text(rows: list[dict], columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def write_pareto_outputs(run_dir: Path, summary: dict, result: dict) -> None:
+def write_pareto_outputs(run_dir: Path, summary: dict, result: dict, describe: str, label: str) -> None:
     """front.json, front.csv, evaluated.csv, summary.json, summary.md, then front.png (a failed plot
-    costs nothing else). Every file is written to a temporary name and moved into place."""
+    costs nothing else). Every file is written to a temporary name and moved into place. ``describe``:
+    the search in a few words for summary.md; ``label``: its name for the plot's title."""
     run_dir = Path(run_dir)
     objectives = summary["objectives"]
     front_doc = {k: summary[k] for k in ("run", "space", "objectives", "objective_sense", "estimator",
@@ -129,19 +130,18 @@ def write_pareto_outputs(run_dir: Path, summary: dict, result: dict) -> None:
     _atomic_write(run_dir / "evaluated.csv", _csv_text(
         rows, ["arch", "generation", "status", "score", "macs", "params", "latency_ms", "rank", "on_front", *extra]))
     _atomic_write(run_dir / "summary.json", json.dumps(_json_safe(summary), indent=1))
-    _atomic_write(run_dir / "summary.md", render_pareto_summary(summary))
+    _atomic_write(run_dir / "summary.md", render_pareto_summary(summary, describe))
     try:
-        plot_front(run_dir / "front.png", summary, result)
+        plot_front(run_dir / "front.png", summary, result, label)
     except Exception as e:  # a plot never costs the run its results
         print(f"mote pareto: front.png skipped ({type(e).__name__}: {e})", file=sys.stderr)
 
 
-def render_pareto_summary(s: dict, top: int = 50) -> str:
+def render_pareto_summary(s: dict, describe: str, top: int = 50) -> str:
     from ..units import fmt_count
     bounds = ", ".join(f"{k.replace('max_', '')} <= {v:g}" for c in s["constraints"] for k, v in c.items() if v)
     lines = [f"# Pareto search `{s['run']}`", "",
-             f"- space **{s['space']}**, NSGA-II (population {s['pareto']['population']}, generations "
-             f"{s['generations_done'] - 1} after the initial one), estimator **{s['estimator']}** "
+             f"- space **{s['space']}**, {describe}, estimator **{s['estimator']}** "
              f"(config {s['estimator_config_hash']}), seed {s['seed']}, device {s['device']}",
              f"- objectives: {', '.join(s['objectives'])} ({s['objective_sense']})",
              f"- latency: {s['latency_source'] or 'none'}; hard bounds: {bounds or 'none'}",
@@ -167,7 +167,7 @@ def render_pareto_summary(s: dict, top: int = 50) -> str:
     return "\n".join(lines)
 
 
-def plot_front(path: Path, summary: dict, result: dict) -> None:
+def plot_front(path: Path, summary: dict, result: dict, label: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -190,7 +190,7 @@ def plot_front(path: Path, summary: dict, result: dict) -> None:
         ax.scatter(fx, fy, s=28, color="tab:red", edgecolor="k", zorder=5, label=f"Pareto front ({len(front)})")
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
-    title = f"{summary['run']}: {summary['space']}, NSGA-II"
+    title = f"{summary['run']}: {summary['space']}, {label}"
     if "hypervolume" in summary:
         title += f", HV {summary['hypervolume']['value']:.3f}"
     ax.set_title(title, fontsize=10)
@@ -200,3 +200,18 @@ def plot_front(path: Path, summary: dict, result: dict) -> None:
     with _atomic_path(path, tmp=path.with_name(f".{path.name}.{os.getpid()}.tmp.png")) as tmp:
         fig.savefig(tmp, dpi=110)  # matplotlib reads the format from the suffix
     plt.close(fig)
+
+
+def print_front(spec, summary: dict) -> None:
+    """What `mote pareto` prints: one JSON line per front point, then where the files are."""
+    for p in summary["front"]:
+        line = {"arch": p["arch"], "score": p["score"], "macs": p["macs"], "params": p["params"],
+                "latency_ms": p["latency_ms"], "objectives": dict(zip(summary["objectives"], p["objective_vector"]))}
+        if "true_accuracy" in p:
+            line["true_accuracy"] = p["true_accuracy"]
+        print(json.dumps(line))
+    hv = summary.get("hypervolume")
+    print(f"front: {summary['front_size']} non-dominated of {summary['evaluated']} evaluated"
+          + (f", hypervolume {hv['value']:.4f} (normalised, ref (1, 1))" if hv else "")
+          + f"; results in {spec.run_dir}/ (front.json, front.csv, evaluated.csv, front.png, summary.md)",
+          file=sys.stderr)

@@ -1,18 +1,16 @@
 """A search run as plain data: one ``RunSpec`` for every algorithm the driver runs.
 
-``algorithm`` names the algorithm (``mote-nas``, ``ef``, ``rs``: MOTE-NAS's evolution and its
-variants, configured by ``search``; ``nsga2``: the multi-objective search, configured by ``pareto``
-and ``objectives``). ``config_dict()`` is the run's identity: what must match for a resume.
+``algorithm`` names a registered algorithm (``search/algorithms``: ``mote-nas``, ``ef``, ``rs``,
+``nsga2``, ...) and ``algorithm_config`` its settings (a dict, or its ``Config``; what it leaves out
+takes the ``Config`` defaults). ``config_dict()`` is the run's identity: what must match for a resume.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
 from ..benchmarks.nb201 import MAIN_DATASET
 from ..efficiency.constraints import Constraint
-from .algorithms import SearchConfig
-from .nsga import DEFAULT_OBJECTIVES, ParetoConfig
 
 
 def check_run_name(name) -> None:
@@ -38,16 +36,15 @@ class RunSpec:
     constraints: list[Constraint] = field(default_factory=list)
     estimator: str = "mote"
     estimator_config: dict = field(default_factory=dict)
-    search: SearchConfig = field(default_factory=SearchConfig)  # mote-nas / ef / rs
-    pareto: ParetoConfig | None = None  # set: the run is NSGA-II over ``objectives``
-    objectives: tuple = DEFAULT_OBJECTIVES
+    algorithm: str = "mote-nas"
+    algorithm_config: dict = field(default_factory=dict)
+    profile: str | None = None  # the --profile the settings were resolved from (recorded, not identity)
     proxy_data: str | None = None
     benchmark: str | None = None  # a benchmark table: evaluation stage and/or true accuracy of the result
     benchmark_dataset: str = MAIN_DATASET  # NB201's data set of the true accuracy
     latency_table: str | None = None
     latency_device: str | None = None
     latency_lut: str | None = None
-    eval_epochs: int = 12
     seed: int = 0
     device: str = "cpu"
     runs_dir: str = "runs"
@@ -55,28 +52,20 @@ class RunSpec:
     workers: int = 1  # candidates scored at once per device (threads, one CUDA stream each)
 
     def __post_init__(self):
-        if self.pareto is not None:  # the run's objectives and seed are the algorithm's
-            self.pareto.objectives, self.pareto.seed = tuple(self.objectives), self.seed
-
-    @property
-    def algorithm(self) -> str:
-        return "nsga2" if self.pareto is not None else self.search.algorithm
+        if is_dataclass(self.algorithm_config):  # a Config: its settings, every one given
+            self.algorithm_config = self.algorithm_config.to_dict()
 
     def config_dict(self) -> dict:
-        """What must match for a resume: everything but where the run is written and, for NSGA-II,
-        what is only reported (the benchmark) or how long it runs (a resume may extend it)."""
+        """What must match for a resume: everything but where the run is written, how fast, the
+        profile's name (its settings are in the configs), what the algorithm only reports on and
+        what of its settings a resume may change (``Algorithm.reporting_only``, ``.resumable``)."""
+        from .algorithms import algorithm_class
+        cls = algorithm_class(self.algorithm)
         d = asdict(self)
-        for k in ("runs_dir", "store_path", "workers"):  # where and how fast, not what
+        for k in ("runs_dir", "store_path", "workers", "profile", *cls.reporting_only):
             d.pop(k)
         d["constraints"] = [c.to_dict() for c in self.constraints]
-        if self.pareto is None:
-            for k in ("pareto", "objectives", "latency_lut"):
-                d.pop(k)
-        else:
-            for k in ("search", "eval_epochs", "benchmark", "benchmark_dataset"):
-                d.pop(k)
-            d["objectives"] = list(self.objectives)
-            d["pareto"] = {k: v for k, v in self.pareto.to_dict().items() if k not in ("generations", "budget")}
+        d["algorithm_config"] = cls.identity(cls.config_of(self.algorithm_config))
         return d
 
     @property

@@ -161,7 +161,7 @@ def random_search(obj: Objective, n: int, rng: np.random.Generator) -> np.ndarra
 
 def nsga2_search(obj: Objective, space, n: int, pop_size: int, seed) -> np.ndarray:
     """Indices of every evaluated cell (distinct, at most n): the library's NSGA-II
-    (mobile_mote.search.nsga.NSGA2) run by the search driver with a budget of n evaluations; cells the
+    (mobile_mote.search.algorithms.nsga2.NSGA2) run by the search driver with a budget of n evaluations; cells the
     accuracy source lacks are infeasible, so they are never proposed. ``seed`` seeds the driver's RNG."""
     from mobile_mote.search import NSGA2, ParetoConfig, drive
 

@@ -2,7 +2,7 @@
 over seeds, each winner's true accuracy and search cost, beside what the table alone gives (the best feasible
 network, random search with the same number of networks) and the paper's published rows.
 
-The search driver's API (``RunSpec``, ``run``, ``SearchConfig``) is met here and nowhere else in the studies.
+The search driver's API (``RunSpec``, ``run``, the MOTE-NAS ``SearchConfig``) is met here and nowhere else in the studies.
 """
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ def one_search(args, method, dataset, budget, seed, estimator, config, bench_pat
     for ch in " ()=":
         name = name.replace(ch, "")
     spec = RunSpec(name=name, space=args.space, constraints=[Constraint(max_macs=budget)], estimator=estimator,
-                   estimator_config=config, search=SearchConfig(seed=seed, **METHODS[method]),
+                   estimator_config=config, algorithm=METHODS[method]["algorithm"],
+                   algorithm_config={k: v for k, v in METHODS[method].items() if k != "algorithm"},
                    proxy_data=args.proxy_data, benchmark=str(bench_path), benchmark_dataset=dataset,
                    seed=seed, device=args.device, runs_dir=str(work), store_path=str(store))
     s = run_search(spec, resume=_has_run(store, name), progress=False)

@@ -13,38 +13,33 @@ archive of evaluated candidates and RNG state live in a plain dict the runner st
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pareto import nsga2_select, ranks_and_crowding
-from .algorithms import MAX_DRAW, MAX_STEPS, AskTell, check_whole
-
-OBJECTIVES = ("score", "macs", "params", "latency")
-DEFAULT_OBJECTIVES = ("score", "latency")  # mote pareto's, RunSpec's and ParetoConfig's default
+from ....pareto import nsga2_select, ranks_and_crowding
+from .. import register_algorithm
+from ..contract import MAX_DRAW, MAX_STEPS, check_whole, cli_option
+from ..front import FrontSearch, ObjectivesConfig
+from ..operators import finite_objectives, mutate_steps, sample_feasible, space_exhausted, tournament
 
 
 @dataclass
-class ParetoConfig:
-    objectives: tuple = DEFAULT_OBJECTIVES  # at least two distinct names from OBJECTIVES
-    population: int = 50
-    generations: int = 20  # after generation 0: the search evaluates population * (generations + 1)
+class ParetoConfig(ObjectivesConfig):
+    population: int = field(default=50, metadata=cli_option("population size (profile default)", int))
+    # after generation 0: the search evaluates population * (generations + 1)
+    generations: int = field(default=20, metadata=cli_option(
+        "generations after the initial one (profile default); a finished run resumed with more generations "
+        "goes on", int))
     max_mutations: int = 2  # a child is its parent after 1 .. max_mutations mutations
     mutation_attempts: int = 20  # mutants tried per child before a fresh random draw
     budget: int | None = None  # optional cap on evaluated candidates (the last generation is cut short)
-    seed: int = 0
 
     def validate(self, space_size: int | None = None) -> None:
         """InputError for a setting that makes the run meaningless or endless; ``space_size`` (the
         space's count of architectures, None when unknown) bounds the population."""
-        from ..errors import InputError
-        objs = tuple(self.objectives)
-        bad = [o for o in objs if o not in OBJECTIVES]
-        if bad:
-            raise InputError(f"objective {bad[0]!r}; accepted: {', '.join(OBJECTIVES)} (two or more, comma-separated)")
-        if len(set(objs)) != len(objs) or len(objs) < 2:
-            raise InputError(f"objectives {','.join(objs) or '(none)'}; accepted: two or more distinct of "
-                             f"{', '.join(OBJECTIVES)}, e.g. score,latency")
+        from ....errors import InputError
+        super().validate(space_size)
         held = "" if space_size is None else f"; this space holds {space_size:,} architectures"
         check_whole("population", self.population, 2, MAX_DRAW if space_size is None else min(MAX_DRAW, space_size),
                     f"distinct architectures per generation{held}")
@@ -54,37 +49,32 @@ class ParetoConfig:
         if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
             raise InputError(f"budget {self.budget!r}; accepted: a whole number, 1 or more (or none)")
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["objectives"] = list(self.objectives)
-        return d
+
+# What each --profile sets (the others keep the defaults: population 50, 20 generations).
+PROFILES: dict[str, dict] = {
+    "tiny": {"population": 6, "generations": 2},
+    "quick": {"population": 20, "generations": 4},
+}
 
 
-def finite_objectives(F) -> np.ndarray:
-    """``F`` with every +inf (a failed candidate) replaced by a value worse than each column's finite
-    values: domination and ranks are unchanged, and crowding distances stay finite."""
-    F = np.array(F, dtype=float, copy=True)
-    for j in range(F.shape[1]):
-        col = F[:, j]
-        bad = ~np.isfinite(col)
-        if bad.any():
-            ok = col[~bad]
-            top = ok.max() if ok.size else 0.0
-            col[bad] = top + max(1.0, float(ok.max() - ok.min()) if ok.size else 1.0)
-    return F
-
-
-class NSGA2(AskTell):
+@register_algorithm("nsga2")
+class NSGA2(FrontSearch):
     """Proposals and survivor selection; ``feasible(arch)`` applies the hard bounds (all of them).
 
     ``sample(rng) -> arch`` draws the random candidates (default ``space.sample``: uniform over the
     space); a caller whose feasible set is a short list passes a sampler over that list."""
 
+    help = "mutation-only NSGA-II"
+    label = "NSGA-II"
+    option_group = "NSGA-II"
+    Config = ParetoConfig
+    PROFILES = PROFILES
+    resumable = ("generations", "budget")  # how long it runs: a resume may extend it
     unit = "gen"
     counter = "generation"
 
     def __init__(self, space, config: ParetoConfig, feasible=lambda arch: True, sample=None, objectives=None):
-        config.validate(space.size())
+        self.check_config(config, space.size())
         self.space = space
         self.cfg = config
         self.feasible = feasible
@@ -92,6 +82,27 @@ class NSGA2(AskTell):
         # ``objectives(archs, records) -> (n, m)`` minimised objectives, for ask/tell; the explicit
         # propose/accept take an ``objectives_of(archs)`` instead.
         self.objectives = objectives
+
+    # -- the contract's class side --------------------------------------------------------------------
+    @classmethod
+    def for_run(cls, ctx) -> "NSGA2":
+        cfg = ctx.algorithm_config
+        return cls(ctx.space, cfg, cls.run_feasible(ctx), objectives=cls.run_objectives(ctx, cfg.objectives))
+
+    @classmethod
+    def first_step(cls, config) -> tuple[int, str]:
+        return config.population, "generation"
+
+    def archive(self) -> list[str]:
+        return self.state["archive"]
+
+    def describe(self, summary: dict) -> str:
+        return (f"NSGA-II (population {self.cfg.population}, generations {self.state['generation'] - 1} after the "
+                "initial one)")
+
+    def summary_extra(self) -> dict:
+        return {"generations_done": self.state["generation"], "random_children": self.state.get("random_children"),
+                "exhausted": bool(self.state.get("exhausted"))}
 
     # -- ask / tell (the driver's protocol) ----------------------------------------------------------
     def start(self, state: dict | None = None, records: dict[str, dict] | None = None) -> None:
@@ -108,7 +119,7 @@ class NSGA2(AskTell):
         return self._asked
 
     def tell(self, records: list[dict], scored: int | None = None) -> None:
-        from ..pareto import pareto_front
+        from ....pareto import pareto_front
         self.records.update((r["arch"], r) for r in records)
         self.accept(self.state, self._asked, self.objectives_of)
         pop = self.state["population"]
@@ -131,27 +142,15 @@ class NSGA2(AskTell):
 
     # -- drawing ------------------------------------------------------------------------------------
     def _fresh(self, rng: np.random.Generator, seen: set, state: dict) -> str | None:
-        """One feasible random architecture not in ``seen``, or None once the attempts run out."""
-        size = self.space.size()
-        for _ in range(1000):
-            if size is not None and len(seen) >= size:
-                return None
-            state["drawn_total"] += 1
-            arch = self.sample(rng)
-            if arch in seen:
-                continue
-            seen.add(arch)  # an infeasible draw is not tried twice
-            if self.feasible(arch):
-                return arch
-            state["infeasible_total"] += 1
-        return None
+        """One feasible random architecture not in ``seen``, or None once 1,000 draws missed."""
+        found = sample_feasible(1, lambda: self.sample(rng), self.feasible, seen, state,
+                                exhausted=space_exhausted(self.space), cap=1000)
+        return found[0] if found else None
 
     def _child(self, parent: str, rng: np.random.Generator, seen: set, state: dict) -> tuple[str | None, bool]:
         """A new feasible mutant of ``parent`` (or, after the attempts, a random draw); (arch, was_mutant)."""
         for _ in range(self.cfg.mutation_attempts):
-            arch = parent
-            for _ in range(int(rng.integers(1, self.cfg.max_mutations + 1))):
-                arch = self.space.mutate(arch, rng)
+            arch = mutate_steps(self.space, parent, rng, self.cfg.max_mutations)
             if arch in seen:
                 continue
             if self.feasible(arch):
@@ -185,9 +184,7 @@ class NSGA2(AskTell):
         rank, crowd = ranks_and_crowding(finite_objectives(objectives_of(pop)))
         mutants = 0
         while len(out) < n:
-            a, b = rng.integers(len(pop), size=2)  # binary tournament: lower rank, then larger crowding
-            win = a if (rank[a], -crowd[a]) <= (rank[b], -crowd[b]) else b
-            child, mutant = self._child(pop[int(win)], rng, seen, state)
+            child, mutant = self._child(pop[tournament(rank, crowd, rng)], rng, seen, state)
             if child is None:
                 state["exhausted"] = True  # no new feasible architecture could be found
                 break

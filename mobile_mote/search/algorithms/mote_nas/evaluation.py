@@ -23,7 +23,7 @@ class TrainingEvaluator:
     """``early_stop_acc`` with a longer schedule than the estimator's, no landscape walk."""
 
     def __init__(self, space, data, seed: int = 0, device: str = "cpu", epochs: int = 12, **overrides):
-        from ..estimators import get_estimator
+        from ....estimators import get_estimator
         self.space, self.data, self.seed, self.device = space, data, seed, device
         self.est = get_estimator("early_stop_acc", epochs=epochs, points=0, **overrides)
         self.describe = (f"reduced architecture trained {epochs} epochs on the proxy data, accuracy on its "
@@ -34,3 +34,17 @@ class TrainingEvaluator:
         acc = None if rec.score is None else 100.0 * rec.score
         return {"accuracy": acc, "seconds": rec.seconds, "source": "trained", "status": rec.status,
                 "error": rec.error}
+
+
+def evaluator_for(ctx):
+    """The run's evaluation stage: the benchmark's short-training figure when it has one, else a
+    short real training of the reduced network on the proxy data."""
+    if ctx.benchmark is not None and ctx.benchmark.short_training is not None:
+        return TableEvaluator(ctx.benchmark)
+    data = ctx.data
+    if data is None:
+        from ....data.default_data import resolve_proxy_data
+        data = resolve_proxy_data(ctx.spec.proxy_data, quiet=True)
+    shared = {k: v for k, v in ctx.spec.estimator_config.items() if k in ctx.estimator.evaluation_keys}
+    return TrainingEvaluator(ctx.space, data, ctx.spec.seed, ctx.spec.device, ctx.algorithm_config.eval_epochs,
+                             **shared)
