@@ -51,8 +51,8 @@ from typing import Sequence
 from search_spaces import get_space
 
 from .errors import InputError
-from .estimators import Estimate, get_estimator
-from .estimators.base import device_error_kind
+from .estimators import get_estimator
+from .estimators.base import device_error_kind, mark_failed
 
 _STOP = "stop"
 _SCORE = "score"
@@ -259,11 +259,7 @@ class ParallelScorer:
                 device_error: bool = False) -> dict:
         """A failed record; ``device_error``: out of memory or a CUDA error, which the main process raises
         (``score_candidates``) instead of storing, after every rank has gathered."""
-        est = self.estimator
-        rec = Estimate(space=self.space.name, arch=arch, estimator=est.name, score=None,
-                       config=est.config_dict(), config_hash=est.config_hash(), seed=self.seed,
-                       device=self.device, status="failed", error=error.splitlines()[0][:500] if error else error,
-                       terms={"traceback": tb} if tb else {}).to_dict()
+        rec = mark_failed(self.estimator.blank(self.space.name, arch, self.seed, self.device), error, tb).to_dict()
         rec["rank"] = self.process_index if rank is None else rank
         if device_error:
             rec["device_error"] = True

@@ -112,6 +112,15 @@ def device_name(device) -> str:
     return dev.type
 
 
+def mark_failed(rec: Estimate, error: str | None, tb: str | None = None) -> Estimate:
+    """The one failure record, whoever saw the failure (the estimator, or a parallel scorer's shard): no
+    score, the error's first line, the traceback's tail as its terms."""
+    rec.status, rec.score = "failed", None
+    rec.error = error.splitlines()[0][:500] if error else error
+    rec.terms = {"traceback": tb} if tb else {}
+    return rec
+
+
 class Estimator:
     """Subclasses set ``Config`` (a dataclass) and implement ``_terms``.
 
@@ -180,14 +189,17 @@ class Estimator:
     def config_hash(self) -> str:
         return config_hash(self.config_dict())
 
+    def blank(self, space_name: str, arch: str, seed: int, device: str) -> Estimate:
+        """This estimator's record of ``arch``, before it is scored."""
+        return Estimate(space=space_name, arch=arch, estimator=self.name, score=None, config=self.config_dict(),
+                        config_hash=self.config_hash(), seed=seed, device=device)
+
     def estimate(self, space, arch, data, seed: int = 0, device="auto") -> Estimate:
         from ..devices import resolve_device
         device = resolve_device(device)  # "auto": CUDA when present, else CPU; a missing device: one line
         arch = space.canonical(arch)
         t0 = time.perf_counter()
-        rec = Estimate(space=space.name, arch=arch, estimator=self.name, score=None,
-                       config=self.config_dict(), config_hash=self.config_hash(), seed=seed,
-                       device=device_name(device))
+        rec = self.blank(space.name, arch, seed, device_name(device))
         retries = 0
         while True:
             try:
@@ -209,9 +221,7 @@ class Estimator:
                         raise DeviceError(f"{kind} on {device} scoring {arch} with {self.name} "
                                           f"({retries + 1} tries): {msg}") from e
                 else:
-                    rec.status = "failed"
-                    rec.error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-                    rec.terms = {"traceback": traceback.format_exc(limit=3)[-2000:]}
+                    mark_failed(rec, f"{type(e).__name__}: {e}", traceback.format_exc(limit=3)[-2000:])
                     break
             retries += 1  # out of the except block: the failed attempt's frames and tensors are released
             _release_device_memory(retries)
