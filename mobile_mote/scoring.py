@@ -68,9 +68,13 @@ def sample_from_file(path: str | os.PathLike, space, n: int, seed: int) -> list[
 
 def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: ProxyData | None,
                 config: dict | None = None, seed: int = 0, device: str = "cpu", progress: bool = True,
-                workers: int = 1) -> Iterator[dict]:
+                workers: int = 1, store=None) -> Iterator[dict]:
     """Yield one record (dict) per architecture, in order; failures are records, not exceptions.
-    ``workers`` > 1: that many candidates at once (``mobile_mote.concurrent``), yielded in order."""
+    ``workers`` > 1: that many candidates at once (``mobile_mote.concurrent``), yielded in order.
+    ``store`` (a ``SearchStore``): scored through the search's path (``search/scorer.py``), so a record
+    the store holds under (space, arch, config hash, seed) is read back, and each one scored is stored
+    (and claimed first, so scorers sharing the store never score one twice); every record then has the
+    store's keys (``store.RECORD_KEYS``)."""
     sp = get_space(space_name)
     archs = list(archs)
     canon = []
@@ -81,6 +85,9 @@ def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: Pro
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(canon, desc=f"{estimator} on {space_name}", unit="arch", dynamic_ncols=True)
+    if store is not None:
+        yield from _through_store(store, sp, est, data, canon, seed, device, workers, it if progress else None)
+        return
     from .concurrent import ConcurrentScoring
     scoring = ConcurrentScoring(sp, est, data, seed, device, workers)
     try:
@@ -99,6 +106,23 @@ def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: Pro
                 yield rec
     finally:
         scoring.close()
+
+
+def _through_store(store, space, est, data, archs: list[str], seed: int, device, workers: int, bar) -> Iterator[dict]:
+    from .search.scorer import LocalScorer, score_candidates
+    from .store import RECORD_KEYS
+    scorer = LocalScorer(space, est, data, seed, device, workers)
+    try:
+        for start in range(0, len(archs), scorer.chunk):  # a chunk at a time: yielded as soon as it is stored
+            part = archs[start:start + scorer.chunk]
+            recs, _ = score_candidates(store, scorer, space, None, part, est.config_hash(), seed)
+            by_arch = {r["arch"]: r for r in recs}
+            for a in part:
+                if bar is not None:
+                    bar.update(1)
+                yield {k: by_arch[a].get(k) for k in RECORD_KEYS}  # scored now or read back: one shape
+    finally:
+        scorer.close()
 
 
 __all__ = ["ArchError", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "sample_from_file", "score_archs"]

@@ -27,6 +27,8 @@ class LocalScorer:
 
 
 def with_costs(rec: dict, space, costs) -> dict:
+    if costs is None:  # scoring outside a search (``scoring.score_archs``): no budget, no costs kept
+        return rec
     c = costs(rec["arch"])
     A, X = space.encode(rec["arch"])
     return {**rec, "macs": c["macs"], "params": c["params"], "latency_ms": c["latency_ms"],
