@@ -4,7 +4,7 @@ One root for the whole project: ``InputError`` (defined with the spaces, the low
 ``ArchError`` (a malformed architecture) is a subclass of it. ``DeviceError`` is no input error: the CLI
 prints it as one line with its own exit status (``mobile_mote.cli.DEVICE_FAILURE``).
 """
-from search_spaces.errors import ArchError, InputError
+from mobile_mote.search_spaces.errors import ArchError, InputError
 
 __all__ = ["ArchError", "DeviceError", "InputError", "load_error"]
 

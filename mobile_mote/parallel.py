@@ -48,7 +48,7 @@ import time
 import traceback
 from typing import Sequence
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 from .errors import InputError
 from .estimators import get_estimator

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from search_spaces import ArchError, get_space
+from mobile_mote.search_spaces import ArchError, get_space
 
 from .errors import InputError
 from .estimators import get_estimator

@@ -204,7 +204,7 @@ class WinnerRecord:
         """The record of one winner of a finished search (``summary`` as ``mote search`` builds it,
         ``winner`` one entry of ``summary["winners"]``, ``space`` the search space or its name)."""
         if space is None or isinstance(space, str):
-            from search_spaces import get_space
+            from mobile_mote.search_spaces import get_space
             space = get_space(space or summary["space"])
         est_s = summary["estimator_seconds"]
         eval_s = winner.get("evaluation_seconds", 0.0)

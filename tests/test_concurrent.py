@@ -8,7 +8,7 @@ from mobile_mote.concurrent import ConcurrentScoring, check_workers
 from mobile_mote.errors import InputError
 from mobile_mote.estimators import get_estimator
 from mobile_mote.search.scorer import LocalScorer
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 FAST = {"epochs": 1, "points": 1, "images_per_class": 4, "batch_size": 20, "time": "cost"}
 ARCHS = ["12012012", "00000000", "22222222", "21021021", "10101010"]

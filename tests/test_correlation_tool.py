@@ -4,7 +4,7 @@ import json
 import pytest
 
 from mobile_mote.scoring import sample_from_file
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search_spaces import get_space
-from search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
+from mobile_mote.search_spaces import get_space
+from mobile_mote.search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore")]
 
@@ -83,7 +83,7 @@ def test_presets_counted_three_ways(name, macs, params):
 def test_make_divisible_is_timms():
     from timm.layers import make_divisible as timm_make_divisible
 
-    from search_spaces.blocks import make_divisible
+    from mobile_mote.search_spaces.blocks import make_divisible
     for v in [x / 4 for x in range(1, 4000)]:
         for d in (4, 8, 16):
             assert make_divisible(v, d) == timm_make_divisible(v, d)

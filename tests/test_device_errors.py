@@ -40,7 +40,7 @@ def no_wait(monkeypatch):
 
 @pytest.fixture(scope="module")
 def space():
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     return get_space("macro")
 
 
@@ -79,7 +79,7 @@ def _space_costs_archs(n):
     import numpy as np
 
     from mobile_mote.efficiency.constraints import Costs
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     sp = get_space("nb201")
     rng = np.random.default_rng(0)
     return sp, Costs(sp), list(dict.fromkeys(sp.sample(rng) for _ in range(3 * n)))[:n]

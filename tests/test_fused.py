@@ -12,7 +12,7 @@ from mobile_mote.fusion import log_rank_sum
 from mobile_mote.search import drive
 from mobile_mote.search.algorithms import MoteNAS, SearchConfig
 from mobile_mote.search.ranking import pool_ranked, pool_ranked_by_arch
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 FAST = {"epochs": 1, "points": 1, "images_per_class": 4, "batch_size": 20, "time": "cost"}
 

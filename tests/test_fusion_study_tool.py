@@ -6,7 +6,7 @@ import pytest
 
 from mobile_mote.correlation import rank_agreement
 from mobile_mote.fusion import fuse_table
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 
 

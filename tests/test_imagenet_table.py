@@ -19,7 +19,7 @@ def table(load_tool):
 def run_dir(tmp_path):
     """runs/demo/winner.json as mote search writes it (winner_record over a real mbv2 architecture)."""
     from mobile_mote.search.outputs import winner_record
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     sp = get_space("mbv2")
     arch = sp.sample(np.random.default_rng(3))
@@ -49,7 +49,7 @@ def test_runs_pending_then_measured(table, run_dir, tmp_path, capsys):
     assert f"{sp.macs(arch) / 1e6:.1f} M" in text and "| demo |" in text and "pending" in text
 
     # a finished retraining: the model card inside the run makes the top-1 numeric
-    from train import write_model_card
+    from mobile_mote.train import write_model_card
     write_model_card(runs / "demo" / "retrain", "mote_demo", arch, "mbv2", top1=71.25)
     assert table.main(["--runs", str(runs), "--out", str(out)]) == 0
     rows = {r["model"]: r for r in json.loads(out.read_text())["toolkit"]}

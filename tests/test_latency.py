@@ -11,7 +11,7 @@ from mobile_mote import cli
 from mobile_mote.errors import InputError
 from mobile_mote.efficiency.latency import (build_lut, load_lut, lut_keys, measure_onnxruntime, measure_torch, predict,
                                  save_lut)
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore")]
 

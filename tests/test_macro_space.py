@@ -11,8 +11,8 @@ import torch
 
 from mobile_mote.benchmarks.macro import MACRO_LICENSE_NOTE, MacroRow, benchmark_key, load_macro_table
 from mobile_mote.errors import InputError
-from search_spaces import ArchError, MacroSpace, get_space
-from search_spaces.counting import fvcore_macs
+from mobile_mote.search_spaces import ArchError, MacroSpace, get_space
+from mobile_mote.search_spaces.counting import fvcore_macs
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

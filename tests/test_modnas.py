@@ -92,7 +92,7 @@ def test_embedding_is_min_max_normalised_and_rejects_flat_devices():
 
 @pytest.fixture(scope="module")
 def nb201_latencies(shared_data, nb201_benchmark_csv):
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = _nb201_indexed(nb201_benchmark_csv)
     return DeviceLatencies.from_csv(shared_data / "nb201" / "latency_ms.csv", space, TRAIN_DEVICES + TEST_DEVICES)
 
@@ -258,5 +258,5 @@ def test_cli_modnas_refuses_a_planted_pickle_in_out(planted, shared_data, nb201_
 def _nb201_indexed(benchmark_csv):
     """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
     from mobile_mote.benchmarks.nb201 import NB201Index
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))

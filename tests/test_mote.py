@@ -15,7 +15,7 @@ from mobile_mote.estimators.mote import PROFILES, landscape_term, rescore_popula
 from mobile_mote.estimators.proxy_train import TrainRun, landscape_losses
 from mobile_mote.estimators.transforms import BOXCOX_PRESETS, boxcox, fit_boxcox, mote_value
 from mobile_mote.data.proxy_data import ProxyData
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 NONE_CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 CONV_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

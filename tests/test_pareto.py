@@ -149,7 +149,7 @@ def test_tool_main_tiny(tmp_path, nb201_pareto):
 
 def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto):
     bench = SHARED / "nb201" / "benchmark.csv"
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = _nb201_indexed(bench)
     # a hand-made fronts.json: the true front's fastest and most accurate cells plus a poor one
     best = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -182,7 +182,7 @@ def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto
 def _nb201_indexed(benchmark_csv):
     """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
     from mobile_mote.benchmarks.nb201 import NB201Index
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))
 
 

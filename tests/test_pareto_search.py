@@ -13,7 +13,7 @@ from mobile_mote.pareto import dominates, non_dominated_sort, ranks_and_crowding
 from mobile_mote.search import drive
 from mobile_mote.search.algorithms.nsga2 import NSGA2, ParetoConfig
 from mobile_mote.search.algorithms.operators import finite_objectives
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 
 # -- the algorithm, with synthetic objectives --------------------------------------------------------

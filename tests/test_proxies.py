@@ -12,8 +12,8 @@ from mobile_mote.estimators import get_estimator, list_estimators
 from mobile_mote.errors import InputError
 from mobile_mote.estimators.zero_cost import _with_split, estimate_many, jacov_score
 from conftest import synthetic_proxy_data
-from search_spaces import get_space
-from search_spaces.nb201_net import NB201Network, ReducedNB201
+from mobile_mote.search_spaces import get_space
+from mobile_mote.search_spaces.nb201_net import NB201Network, ReducedNB201
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -205,7 +205,7 @@ def fake_record(arch, score=None):
 
 
 def _space_costs_archs(n, seed=0):
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     from mobile_mote.efficiency.constraints import Costs
     space = get_space("nb201")
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ from mobile_mote.efficiency.constraints import Constraint, Costs, parse_constrai
 from mobile_mote.search import drive
 from mobile_mote.search.algorithms import MoteNAS, SearchConfig
 from mobile_mote.search.algorithms.mote_nas import RS
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 # A small but real MOTE configuration: deterministic time so two runs give identical records.
 FAST_MOTE = ["--set", "epochs=1", "--set", "points=2", "--set", "images_per_class=4", "--set", "batch_size=20",

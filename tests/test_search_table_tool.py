@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces import ArchError, get_space, list_spaces
-from search_spaces.block_space import SKIP
+from mobile_mote.search_spaces import ArchError, get_space, list_spaces
+from mobile_mote.search_spaces.block_space import SKIP
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -330,5 +330,5 @@ def test_presets_match_timm(name, macs, params):
 def _nb201_indexed(benchmark_csv):
     """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
     from mobile_mote.benchmarks.nb201 import NB201Index
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     return NB201Index.from_csv(benchmark_csv).bind(get_space("nb201"))

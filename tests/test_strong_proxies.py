@@ -13,7 +13,7 @@ from mobile_mote.estimators.zero_cost.common import no_inplace
 from mobile_mote.estimators.zero_cost.feature_spectra import capture_features
 from mobile_mote.estimators.zero_cost.vkdnw import _instance_bn, first_element_jacobian, fisher_spectrum_terms
 from conftest import synthetic_proxy_data
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -21,7 +21,7 @@ def test_best_feasible_and_random_with_the_same_n_on_macro():
     from mobile_mote.benchmarks import load_benchmark, packaged_benchmark
     from mobile_mote.efficiency import make_costs
     from mobile_mote.studies.truth import benchmark_path, random_best_of_n, reference
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("macro")
     path = benchmark_path("macro", None, "/nowhere")
     assert path == packaged_benchmark("macro") and benchmark_path("macro", "given.csv", "/nowhere") == "given.csv"
@@ -58,7 +58,7 @@ def test_set_overrides_parse_outside_the_cli():
 
 def test_flops_on_every_cell_ranks_the_whole_table_beside_the_published_row():
     from mobile_mote.studies.rules import flops_on_every_cell
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     archs = [space.sample(np.random.default_rng(i)) for i in range(12)]
 

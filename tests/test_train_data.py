@@ -47,7 +47,7 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def shards(folder, tmp_path_factory):
-    from train.shards import write_shards
+    from mobile_mote.train.shards import write_shards
 
     out = tmp_path_factory.mktemp("shards")
     index = write_shards(folder, out, "toy", max_bytes=SHARD_BYTES, seed=0, progress=False)
@@ -97,7 +97,7 @@ def test_index_totals_counts_and_contents(folder, shards):
 
 
 def test_shuffle_is_deterministic_per_seed(folder, shards, tmp_path):
-    from train.shards import write_shards
+    from mobile_mote.train.shards import write_shards
 
     out, index = shards
     again = write_shards(folder, tmp_path / "same", "toy", max_bytes=SHARD_BYTES, seed=0, progress=False)
@@ -113,7 +113,7 @@ def test_shuffle_is_deterministic_per_seed(folder, shards, tmp_path):
 
 
 def test_interrupted_run_leaves_only_complete_shards_and_resumes(folder, shards, tmp_path, monkeypatch):
-    import train.shards as S
+    import mobile_mote.train.shards as S
 
     ref_out, ref = shards
     out = tmp_path / "out"
@@ -206,7 +206,7 @@ def _corrupt_shard(src: Path, dst: Path) -> int:
 
 
 def test_train_loader_resamples_full_batches(shards):
-    from train.data import train_loader
+    from mobile_mote.train.data import train_loader
 
     out, index = shards
     idx = out / "toy-index.json"
@@ -233,7 +233,7 @@ def test_train_loader_resamples_full_batches(shards):
 
 
 def test_corrupt_samples_are_skipped_and_counted(shards, tmp_path):
-    from train.data import ValCountError, check_val_total, train_loader, val_loader
+    from mobile_mote.train.data import ValCountError, check_val_total, train_loader, val_loader
 
     out, index = shards
     bad = tmp_path / "bad-000000.tar"
@@ -251,7 +251,7 @@ def test_corrupt_samples_are_skipped_and_counted(shards, tmp_path):
 
 
 def test_validation_sees_every_image_once_over_ranks_and_workers(shards):
-    from train.data import ValCountError, check_val_total, expected_val_total, rank_shards, val_loader
+    from mobile_mote.train.data import ValCountError, check_val_total, expected_val_total, rank_shards, val_loader
 
     out, index = shards
     idx = out / "toy-index.json"
@@ -279,7 +279,7 @@ def test_validation_sees_every_image_once_over_ranks_and_workers(shards):
 
 
 def test_imagefolder_loaders(folder, tmp_path):
-    from train.data import check_val_total, imagefolder_loaders
+    from mobile_mote.train.data import check_val_total, imagefolder_loaders
 
     root = tmp_path / "if"
     shutil.copytree(folder, root / "train")
@@ -305,7 +305,7 @@ def test_transforms_mixup_and_criterion():
     from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
     from PIL import Image
 
-    from train.data import make_mixup, make_transform, train_criterion
+    from mobile_mote.train.data import make_mixup, make_transform, train_criterion
 
     img = Image.new("RGB", (50, 40), (120, 30, 200))
     tf = make_transform({"img_size": 36, "aa": "rand-m9-mstd0.5", "reprob": 0.2, "lr": 0.1}, is_training=True)
@@ -314,7 +314,7 @@ def test_transforms_mixup_and_criterion():
     ev = make_transform({"img_size": 36, "crop_pct": 0.875, "interpolation": "bicubic"}, is_training=False)
     assert ev(img).shape == (3, 36, 36) and "RandAugment" not in [type(t).__name__ for t in ev.transforms]
 
-    import train
+    from mobile_mote import train
 
     recipe = train.load_recipe("mobilenetv3_large_100")  # timm train.py names: aa, reprob, remode, img_size
     names = [type(t).__name__ for t in make_transform(recipe, is_training=True).transforms]

@@ -53,7 +53,7 @@ def data(tmp_path_factory) -> dict:
     """ImageFolder root (train/, val/), shards of both, and a small recipe file."""
     if not all((SOURCE / lab).is_dir() for lab in LABELS):
         pytest.skip(f"proxy CIFAR-100 images not found under {SOURCE} (../shared/data is absent on a fresh clone)")
-    from train.shards import write_shards
+    from mobile_mote.train.shards import write_shards
 
     base = tmp_path_factory.mktemp("retrain")
     root = base / "imagefolder"
@@ -123,7 +123,7 @@ def test_two_processes_two_epochs(data):
     assert {"random_states_0.pkl", "random_states_1.pkl", "trainer_state.json"} <= saved  # RNG of both ranks
     assert "lr: 0.004" in (out / "recipe.yaml").read_text()  # lr_base 0.004 x global batch 16 / 16
 
-    from train.models import create_model, load_weights, register_presets
+    from mobile_mote.train.models import create_model, load_weights, register_presets
     register_presets()
     model = create_model("mote_mobilenetv3_large_100", num_classes=3)
     assert load_weights(model, out / "final.pt") == "state_dict"
@@ -224,7 +224,7 @@ def test_bn_statistics_are_averaged_over_the_ranks(monkeypatch):
     import torch
     import torch.distributed as dist
 
-    from train.loop import distribute_bn
+    from mobile_mote.train.loop import distribute_bn
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
     bn = model[1]
     bn.running_mean.fill_(1.0)

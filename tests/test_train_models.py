@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import timm
-import train
+from mobile_mote import train
 from mobile_mote.errors import InputError
-from search_spaces import get_space
-from train.recipes import load_recipe, resolve, save_resolved
+from mobile_mote.search_spaces import get_space
+from mobile_mote.train.recipes import load_recipe, resolve, save_resolved
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -233,7 +233,7 @@ def test_recipe_lookup_and_spellings(tmp_path):
 def test_onnx_parity_and_atomicity(tmp_path, monkeypatch):
     import onnx
     import onnxruntime as ort
-    from train import export as te
+    from mobile_mote.train import export as te
 
     path, sp, arch = _winner(tmp_path, "mbv3", seed=11)
     model = train.create_model(path)

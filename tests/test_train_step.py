@@ -5,7 +5,7 @@ import torch
 from mobile_mote.errors import InputError
 from mobile_mote.estimators import build_seeded, get_estimator, seeded_generator
 from mobile_mote.estimators.proxy_train import StaticStep, train_epochs
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 FAST = {"epochs": 2, "points": 1, "images_per_class": 5, "batch_size": 16, "time": "cost"}
 

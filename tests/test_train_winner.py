@@ -15,7 +15,7 @@ import pytest
 
 from mobile_mote.errors import InputError
 from mobile_mote.winner import SCHEMA_VERSION, WinnerRecord
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 REPO = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def test_imagenet_table_reads_through_winner_record(tmp_path, capsys, load_tool)
 
 # -- spaces and models -----------------------------------------------------------------------------
 def test_timm_model_info_decides_what_is_retrainable():
-    import train
+    from mobile_mote import train
     assert get_space("mbv3").timm_model_info() == {
         "head": "mobilenetv3", "first_conv": "conv_stem", "classifier": "classifier",
         "preset": "mobilenetv3_large_100", "resolution": 224, "num_classes": 1000}
@@ -169,7 +169,7 @@ def test_build_winner_without_the_registry(tmp_path):
     import timm
     import torch
 
-    import train
+    from mobile_mote import train
     from timm.models._registry import _model_entrypoints
 
     summary, w, sp, arch = _summary_and_winner(seed=7)
@@ -245,8 +245,8 @@ def test_timm_kwargs_helpers_give_the_same_optimizer_and_schedule():
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
 
-    import train
-    from train.loop import optimizer_and_scheduler_kwargs
+    from mobile_mote import train
+    from mobile_mote.train.loop import optimizer_and_scheduler_kwargs
 
     assert set(OLD_KWARGS) == set(train.list_recipes())
     cases = [(train.resolve(train.load_recipe(n), 256), 7, old) for n, old in OLD_KWARGS.items()]
@@ -301,7 +301,7 @@ def tiny_shards(tmp_path_factory):
     """Two sets of shards (train: 12 images, val: 9 images in 3 shards) of generated 16x16 JPEGs."""
     from PIL import Image
 
-    from train.shards import write_shards
+    from mobile_mote.train.shards import write_shards
 
     base = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(0)
@@ -319,8 +319,8 @@ def tiny_shards(tmp_path_factory):
 def test_validation_shards_are_checked_before_training(tiny_shards, tmp_path):
     import shutil
 
-    from train.data import check_val_shards
-    from train.loop import retrain
+    from mobile_mote.train.data import check_val_shards
+    from mobile_mote.train.loop import retrain
 
     assert check_val_shards(tiny_shards / "va-index.json") == 9
     assert check_val_shards(str(tiny_shards / "va-{000000..000002}.tar")) == 9
@@ -348,8 +348,8 @@ def test_validation_shards_are_checked_before_training(tiny_shards, tmp_path):
 CHECKPOINT_FIRST = textwrap.dedent("""
     import json, sys, torch
     from pathlib import Path
-    from train.data import ValCountError
-    from train.loop import retrain
+    from mobile_mote.train.data import ValCountError
+    from mobile_mote.train.loop import retrain
 
     class Loader:
         def __init__(self, n, expected=None):

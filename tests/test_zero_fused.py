@@ -9,7 +9,7 @@ from conftest import synthetic_proxy_data
 from mobile_mote.errors import InputError
 from mobile_mote.estimators import get_estimator
 from mobile_mote.fusion import DEFAULT_RULE, MOTE_TERMS, log_rank_sum
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -35,7 +35,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "proxy_cifar100_10" / "train"
 def main(argv=None) -> int:
     import torch
 
-    from train.throughput import run
+    from mobile_mote.train.throughput import run
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from mobile_mote.data.proxy_data import load_proxy_data
     from mobile_mote.provenance import provenance
     from mobile_mote.studies.timing import shared_vs_alone
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     result = shared_vs_alone(get_space(args.space), names, load_proxy_data(args.proxy_data), args.n)
     result = {"command": "python tools/bench_shared_pass.py " + " ".join(argv if argv is not None else sys.argv[1:]),

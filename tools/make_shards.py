@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
-    from train.shards import write_shards
+    from mobile_mote.train.shards import write_shards
 
     def log(msg: str) -> None:
         tqdm.write(f"make_shards: {msg}", file=sys.stderr)

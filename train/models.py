@@ -44,7 +44,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # -- spaces and architectures -----------------------------------------------------------------
 def retrainable_spaces() -> list[str]:
     """Names of the registered spaces whose ``timm_model_info()`` is not None (computed on each call)."""
-    from search_spaces import get_space, list_spaces
+    from mobile_mote.search_spaces import get_space, list_spaces
     return [n for n in list_spaces() if get_space(n).timm_model_info() is not None]
 
 
@@ -55,7 +55,7 @@ def _not_retrainable(what: str) -> InputError:
 
 def _space(space):
     """A timm-retrainable space from a name or a space object; anything else is an InputError."""
-    from search_spaces import get_space, list_spaces
+    from mobile_mote.search_spaces import get_space, list_spaces
     if isinstance(space, str):
         if space not in list_spaces():
             raise _not_retrainable(repr(space))
@@ -79,7 +79,7 @@ def _info(sp) -> dict:
 
 
 def _canonical(space, arch: str) -> str:
-    from search_spaces import ArchError
+    from mobile_mote.search_spaces import ArchError
     try:
         return space.canonical(arch)
     except ArchError as e:
@@ -195,7 +195,7 @@ def _build(sp, arch: str, variant: str, pretrained: bool = False, pretrained_cfg
 
 def preset_names() -> list[str]:
     """The timm names ``register_presets()`` registers (nothing is registered by asking)."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     return [PREFIX + get_space(n).timm_model_info()["preset"] for n in retrainable_spaces()
             if get_space(n).timm_model_info().get("preset")]
 
@@ -203,7 +203,7 @@ def preset_names() -> list[str]:
 def register_presets() -> list[str]:
     """Register every retrainable space's preset (``mote_mobilenetv2_100``, ``mote_mobilenetv3_large_100``)
     with timm's weights as their source; idempotent; returns the full names."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     names = []
     for space_name in retrainable_spaces():
         sp = get_space(space_name)

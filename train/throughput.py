@@ -26,18 +26,18 @@ def _sync(device) -> None:
 
 
 def _recipe(batch: int, name: str = RECIPE) -> dict:
-    import train
+    from mobile_mote import train
     return train.resolve(train.load_recipe(name), global_batch=batch)
 
 
 def _recipe_parts(device, recipe: dict, num_classes: int = 1000, compile_model: bool = False, preset: str = PRESET):
     """(model, step function, description) for the recipe's training step."""
     import torch
-    import train
+    from mobile_mote import train
     from timm.optim import create_optimizer_v2
     from timm.utils import ModelEmaV3
-    from train.data import train_criterion
-    from train.loop import optimizer_and_scheduler_kwargs
+    from mobile_mote.train.data import train_criterion
+    from mobile_mote.train.loop import optimizer_and_scheduler_kwargs
 
     cuda = device.type == "cuda"
     train.register_presets()  # the mote_* presets are registered names
@@ -174,7 +174,7 @@ def make_subset(src: Path, dst: Path, per_class: int) -> int:
 
 
 def bench_cpu_pipeline(shards: str, recipe: dict, batch: int, batches: int, workers: int) -> dict:
-    from train.data import train_loader
+    from mobile_mote.train.data import train_loader
 
     rec = dict(recipe, img_size=224)
     loader = train_loader(shards, batch, transform=rec, epoch_size=batch * (batches + 1), seed=0, num_workers=workers)
@@ -231,7 +231,7 @@ def bench_gpu_decode(shard_files: list[str], device, batch: int, batches: int, r
 
 def short_training(shards: str, device, steps: int, res: int, batch: int, num_classes: int, lr: float | None) -> dict:
     import torch
-    from train.data import make_transform, train_loader
+    from mobile_mote.train.data import make_transform, train_loader
 
     recipe = _recipe(batch)
     if lr is not None:

@@ -36,7 +36,7 @@ class MacroRow:
 def benchmark_key(key: str) -> str:
     """The key of the network the benchmark actually trained for ``key`` (identities after each stage's
     first layer moved to the end of that stage, the other layers kept in order): the space's network key."""
-    from search_spaces.macro import MacroSpace
+    from mobile_mote.search_spaces.macro import MacroSpace
     return MacroSpace().network_key(key)
 
 

@@ -7,7 +7,7 @@ from ..overrides import parse_set  # noqa: F401  (the commands import it from he
 
 def add_space_and_budgets(p, flops_help: str):
     """--space and the budget options with the latency sources; returns the budgets group."""
-    from search_spaces import list_spaces
+    from mobile_mote.search_spaces import list_spaces
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     b = p.add_argument_group("budgets (hard bounds, checked before anything trains)")
     b.add_argument("--flops", help=flops_help)

@@ -10,9 +10,9 @@ from ..errors import InputError
 def _export(args) -> int:
     import torch
 
-    import train
-    from train.export import ExportError, export_onnx
-    from train.models import load_weights
+    from mobile_mote import train
+    from mobile_mote.train.export import ExportError, export_onnx
+    from mobile_mote.train.models import load_weights
 
     if args.resolution < 8:
         raise InputError(f"--resolution {args.resolution}; accepted: 8 pixels or more")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from search_spaces import get_space, list_spaces
+from mobile_mote.search_spaces import get_space, list_spaces
 
 
 def _flops(args) -> int:

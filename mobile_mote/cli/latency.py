@@ -13,7 +13,7 @@ def _check_threads(args) -> None:
 
 
 def _latency(args) -> int:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..devices import resolve_device
     space = get_space(args.space)
@@ -53,7 +53,7 @@ def _latency(args) -> int:
 
 
 def _latency_lut(args) -> int:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..devices import resolve_device
     from ..efficiency.latency import build_lut, save_lut
@@ -76,7 +76,7 @@ def _latency_lut(args) -> int:
 
 
 def _common(p) -> None:
-    from search_spaces import list_spaces
+    from mobile_mote.search_spaces import list_spaces
     p.add_argument("--space", required=True, help=f"one of {', '.join(list_spaces())}")
     p.add_argument("--device", default="auto", help="auto (default: cuda when this machine has a CUDA device, "
                    "else cpu; cpu for --backend onnxruntime), cpu, cuda or cuda:N")

@@ -8,7 +8,7 @@ from ..errors import InputError
 
 
 def _modnas(args) -> int:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     from .args import parse_set, threads_from_args
     from ..devices import apply_threads, resolve_device
     from ..data.default_data import resolve_proxy_data

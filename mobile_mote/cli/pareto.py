@@ -31,7 +31,7 @@ def pareto_spec_from_args(args):
 
 
 def _pareto(args) -> int:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     get_space(args.space)  # unknown spaces fail before anything else
     spec = pareto_spec_from_args(args)
     from ..parallel import is_launched

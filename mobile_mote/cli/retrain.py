@@ -26,7 +26,7 @@ def _retrain(args) -> int:
                          "--imagefolder ROOT")
     from .args import threads_from_args
     threads = threads_from_args(args)  # per process; under accelerate launch, cores // WORLD_SIZE by default
-    from train.loop import retrain  # imports torch/timm/accelerate: only when the command runs
+    from mobile_mote.train.loop import retrain  # imports torch/timm/accelerate: only when the command runs
 
     from ..devices import apply_threads
     apply_threads(threads)

@@ -33,7 +33,7 @@ def _score(args) -> int:
         if args.sample <= 0:
             raise InputError(f"--sample {args.sample}: expected a positive count")
         archs = sample_archs(args.space, args.sample, args.seed)
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space(args.space)
     archs = [space.canonical(a) for a in archs]  # every one checked before a file is opened or data read
     config = estimator_config(args.estimator, args.profile, **parse_set(args.set))
@@ -69,7 +69,7 @@ def _score(args) -> int:
 
 
 def register(sub) -> None:
-    from search_spaces import list_spaces
+    from mobile_mote.search_spaces import list_spaces
 
     from .args import add_device_argument, add_threads_argument, add_workers_argument
     p = sub.add_parser("score", help="score architectures with MOTE or a baseline estimator", epilog=EXIT_STATUS)

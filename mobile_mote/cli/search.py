@@ -35,7 +35,7 @@ def spec_from_args(args):
 
 
 def _search(args) -> int:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     get_space(args.space)  # unknown spaces fail before anything else
     spec = spec_from_args(args)
     from ..parallel import is_launched

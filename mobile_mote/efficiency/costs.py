@@ -1,7 +1,7 @@
 """Cost of one architecture as plain data: the record behind `mote flops`."""
 from __future__ import annotations
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 from ..errors import InputError
 
@@ -25,7 +25,7 @@ def count_arch(space: str, arch: str, resolution: int | None = None, num_classes
     }
     record["macs_m"] = round(record["macs"] / 1e6, 1)
     if check:
-        from search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
+        from mobile_mote.search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
         model = sp.build(arch, num_classes=num_classes, reduced=reduced)
         record["counters"] = {
             "analytic": {"macs": record["macs"], "params": record["params"]},

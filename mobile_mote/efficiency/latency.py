@@ -271,7 +271,7 @@ def load_lut(path) -> dict:
 
 def lut_space(lut: dict):
     """The space a LUT was built for, with the choices it was built with."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     ch = lut.get("choices") or {}
     kw = {}
     if ch:

@@ -18,8 +18,8 @@ import math
 import torch
 from torch import nn
 
-from search_spaces.nb201 import OPS
-from search_spaces.nb201_net import EDGES
+from mobile_mote.search_spaces.nb201 import OPS
+from mobile_mote.search_spaces.nb201_net import EDGES
 
 
 class MetaHypernetwork(nn.Module):

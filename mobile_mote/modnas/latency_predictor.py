@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces.nb201 import OPS
+from mobile_mote.search_spaces.nb201 import OPS
 
 from .devices import REFERENCE_ARCHS, DeviceLatencies
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_spaces.nb201 import OPS
-from search_spaces.nb201_net import EDGES, ResidualReduction, make_op
+from mobile_mote.search_spaces.nb201 import OPS
+from mobile_mote.search_spaces.nb201_net import EDGES, ResidualReduction, make_op
 
 
 class MixedEdge(nn.Module):

@@ -14,7 +14,7 @@ from .spec import RunSpec, check_run_name
 
 class RunContext:
     def __init__(self, spec: RunSpec, log=None):
-        from search_spaces import get_space
+        from mobile_mote.search_spaces import get_space
 
         from ..devices import resolve_device
         from ..estimators import get_estimator

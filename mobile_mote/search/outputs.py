@@ -30,7 +30,7 @@ def non_dominated(points: list[tuple[float, float]]) -> list[int]:
 def winner_record(summary: dict, w: dict) -> dict:
     """The winner as the retraining step reads it: arch, timm arch_def, costs, score, provenance
     (``mobile_mote.winner.WinnerRecord``, the one reader and writer of winner.json, as a plain dict)."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..winner import WinnerRecord
     return WinnerRecord.from_summary(summary, w, get_space(summary["space"])).to_dict()

@@ -238,7 +238,7 @@ def rule_scores_rows(space, records: Mapping[str, dict], rule, max_macs: float |
 def run(args, command: str) -> int:
     """The tool's job on its arguments: imports (``--import``), scoring (resumable, sharded), the table with
     its provenance JSON (recording ``command``), and a rule's scores; 2 after a one-line error."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..atomic import write_text
     from ..data.proxy_data import load_proxy_data

@@ -35,7 +35,7 @@ def _analytic_seconds(space, arch, reduced: bool, repeats: int) -> tuple[float, 
 
 
 def bench_setting(space, archs: list[str], reduced: bool, repeats: int, log) -> dict:
-    from search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
+    from mobile_mote.search_spaces.counting import fvcore_macs, ptflops_macs, torch_params
 
     res = space.default_resolution(reduced)
     # Warm-up (imports, first JIT trace) outside the timings.
@@ -121,7 +121,7 @@ def run(args, command: list[str], error) -> int:
     table; ``error`` is the parser's own (exit status 2 with the usage)."""
     import torch
 
-    from search_spaces import ArchError, get_space
+    from mobile_mote.search_spaces import ArchError, get_space
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")

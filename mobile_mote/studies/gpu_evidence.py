@@ -124,7 +124,7 @@ def best_mode(modes: dict) -> str | None:
 def stage_speed(s: dict, data) -> dict:
     from ..scoring import sample_archs
     from ..search.scorer import LocalScorer
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     archs = sample_archs("nb201", s["speed_cells"], 0)
     LocalScorer(space, _estimator("mote", s), data, 0, s["device"]).score(archs[:1])  # warm-up: cuDNN, allocator
@@ -179,7 +179,7 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
     from ..estimators.mote import rescore_population
     from ..fusion import log_rank_sum, record_components
     from ..scoring import sample_from_file
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     archs = sample_from_file(dev_csv, space, s["tau_cells"], 0)
     from ..search.scorer import LocalScorer
@@ -241,7 +241,7 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
 
 def stage_released(nb: dict, dev_csv: Path) -> dict:
     import csv
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     rel = {}
     with open(dev_csv, newline="") as f:
@@ -261,7 +261,7 @@ def stage_macro(s: dict, data, best: dict) -> dict:
     from ..benchmarks import load_benchmark, packaged_benchmark
     from ..estimators.mote import rescore_population
     from ..scoring import sample_archs
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
     space = get_space("macro")
     archs = sample_archs("macro", s["macro_nets"], 0)
     est = _estimator("mote", s, step=best.get("step") or "eager")
@@ -285,7 +285,7 @@ def stage_macro(s: dict, data, best: dict) -> dict:
 
 def stage_retrain(s: dict) -> dict:
     import torch
-    from train import throughput as br
+    from mobile_mote.train import throughput as br
     device = torch.device(s["device"])
     out = {}
     t0, last = time.perf_counter(), 0.0

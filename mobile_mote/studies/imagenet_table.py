@@ -66,7 +66,7 @@ def top1_of(card_paths: list[Path], space: str, arch_canonical: str, sp) -> tupl
 
 def presets() -> list[tuple[str, str]]:
     """(space, preset name) of every space whose networks are timm models retrainable on ImageNet."""
-    from search_spaces import get_space, list_spaces
+    from mobile_mote.search_spaces import get_space, list_spaces
     out = []
     for name in list_spaces():
         info = get_space(name).timm_model_info()
@@ -110,7 +110,7 @@ def search_cost(w: WinnerRecord) -> dict:
 
 
 def toolkit_rows(runs_dir: Path | None, retrain_dirs: list[Path]) -> tuple[list[dict], list[str]]:
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     extra_cards = [p for d in retrain_dirs for p in cards_in(d)]
     rows, used = [], set()

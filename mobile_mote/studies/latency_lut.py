@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 from ..efficiency.latency import build_lut, measure_torch, predict, save_lut
 from ..provenance import provenance

@@ -70,7 +70,7 @@ def run(args) -> int:
 
     import torch
 
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..data.proxy_data import load_proxy_data
     from ..errors import InputError

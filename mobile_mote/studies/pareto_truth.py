@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 from ..benchmarks.nb201 import NB201Index, load_nb201_table
 from ..errors import InputError

@@ -174,7 +174,7 @@ def flops_on_every_cell(space, bench) -> dict:
 def run(args, command: str) -> int:
     """The tool's phase (``select``, ``report`` or ``check``) on its arguments: writes ``args.out`` (recording
     ``command``) and prints each space's tau per rule."""
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..atomic import write_text
     from ..benchmarks import load_benchmark, packaged_benchmark

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces import get_space
+from mobile_mote.search_spaces import get_space
 
 from ..atomic import write_text
 from ..benchmarks import load_benchmark

@@ -93,7 +93,7 @@ def estimator_speed(args) -> int:
 
     import torch
 
-    from search_spaces import get_space
+    from mobile_mote.search_spaces import get_space
 
     from ..data.proxy_data import load_proxy_data
     from ..estimators import estimator_config, get_estimator
