@@ -108,6 +108,14 @@ def score_archs(space_name: str, archs: Iterable[str], estimator: str, data: Pro
         scoring.close()
 
 
+def estimate_record(rec: dict, config: dict) -> dict:
+    """``rec`` (scored now or read back from a store) as ``Estimate.to_dict()`` writes it, with the estimator's
+    ``config_dict()`` as ``config``: a store adds cost keys (None outside a search) and reads ``config`` back
+    with its keys sorted, and JSON-lines records read by other studies keep the plain record's shape."""
+    from .estimators.record import Estimate
+    return {**{k: rec.get(k) for k in Estimate.__dataclass_fields__}, "config": config}
+
+
 def _through_store(store, space, est, data, archs: list[str], seed: int, device, workers: int, bar) -> Iterator[dict]:
     from .search.scorer import LocalScorer, score_candidates
     from .store import RECORD_KEYS
@@ -125,4 +133,4 @@ def _through_store(store, space, est, data, archs: list[str], seed: int, device,
         scorer.close()
 
 
-__all__ = ["ArchError", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "sample_from_file", "score_archs"]
+__all__ = ["ArchError", "estimate_record", "estimator_config", "read_arch_file", "resolve_proxy_data", "sample_archs", "sample_from_file", "score_archs"]

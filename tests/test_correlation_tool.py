@@ -32,6 +32,31 @@ def test_macro_correlation_with_the_seed_ceiling(tool, tmp_path, shared_data):
     assert len((tmp_path / "macro_correlation_t.synflow.jsonl").read_text().splitlines()) == 12
 
 
+def test_records_are_scored_through_the_store_and_exported_to_the_jsonl(tool, tmp_path, shared_data, monkeypatch):
+    from mobile_mote.estimators.base import Estimator
+    argv = ["--space", "macro", "--n", "6", "--estimators", "synflow", "--profile", "tiny", "--no-plots",
+            "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path), "--tag", "t"]
+    assert tool.main(argv) == 0
+    jsonl = tmp_path / "macro_correlation_t.synflow.jsonl"
+    lines = jsonl.read_text().splitlines()
+    assert list(json.loads(lines[0])) == ["space", "arch", "estimator", "score", "terms", "config", "config_hash",
+                                          "seed", "device", "seconds", "status", "error"]
+    calls = []
+    estimate = Estimator.estimate
+    monkeypatch.setattr(Estimator, "estimate", lambda self, space, arch, *a, **k: calls.append(arch) or estimate(
+        self, space, arch, *a, **k))
+    # records lost from the JSONL (a kill between the store and the file) are read back from the store
+    jsonl.write_text("\n".join(lines[:2]) + "\n")
+    assert tool.main(argv) == 0
+    assert calls == [] and jsonl.read_text().splitlines() == lines
+    # records only the JSONL holds (committed results) are imported, never scored again
+    assert tool.main(argv + ["--store", str(tmp_path / "other.db")]) == 0
+    assert calls == [] and jsonl.read_text().splitlines() == lines
+    from mobile_mote.store import SearchStore
+    with SearchStore(tmp_path / "other.db") as s:
+        assert len(s.records()) == 6
+
+
 def test_unknown_benchmark_space_is_one_line(tool, tmp_path, capsys, shared_data):
     argv = ["--space", "mbv2", "--n", "3", "--estimators", "synflow", "--no-plots",
             "--proxy-data", str(shared_data / "proxy_cifar100_10"), "--out-dir", str(tmp_path)]

@@ -179,6 +179,25 @@ def test_tool_live_scores_and_hypernetwork_fronts(tmp_path, capsys, nb201_pareto
     assert "fronts.json" in capsys.readouterr().err
 
 
+def test_live_scores_go_through_a_store_per_proxy_data_set(tmp_path, monkeypatch):
+    from mobile_mote.estimators.base import Estimator
+    from mobile_mote.studies.pareto_truth import LiveScores, live_store_path
+    space = _nb201_indexed(SHARED / "nb201" / "benchmark.csv")
+    cache = tmp_path / "live.jsonl"
+    live = LiveScores(space, "params", "tiny", "unused", cache, "cpu")
+    first = [live[i] for i in (3, 7, 3)]
+    live.close()
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 2 and set(json.loads(lines[0])) == {"arch", "score", "config_hash", "data", "seconds", "status"}
+    calls = []
+    monkeypatch.setattr(Estimator, "estimate", lambda *a, **k: calls.append(a) or pytest.fail("scored again"))
+    cache.unlink()  # the JSONL lost: its records come back from the store, not scored again
+    again = LiveScores(space, "params", "tiny", "unused", cache, "cpu")
+    assert [again[i] for i in (3, 7, 3)] == first and cache.read_text().splitlines() == lines and not calls
+    again.close()
+    assert live_store_path(cache, "none") != live_store_path(cache, "/data/a") != live_store_path(cache, "/data/b")
+
+
 def _nb201_indexed(benchmark_csv):
     """The nb201 space bound to the benchmark's own index order (index_of / arch_at)."""
     from mobile_mote.benchmarks.nb201 import NB201Index

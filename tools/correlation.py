@@ -5,8 +5,10 @@ Any space with a benchmark table (``mobile_mote.benchmarks.load_benchmark``): NB
 accuracy on CIFAR-10 / CIFAR-100 / ImageNet16-120; baselines: the table's 12-epoch accuracy, our MACs
 and params) and NAS-Bench-Macro (CIFAR-10 accuracy, mean of 3 seeds; baselines: MACs and params; and
 the ceiling: the rank agreement between the benchmark's own seeds). Scores a seeded random sample with
-each estimator (records appended to ``<space>_correlation_<tag>.<estimator>.jsonl`` as they finish, so a
-killed run resumes where it stopped) and writes ``<space>_correlation_<tag>.json`` plus two plots.
+each estimator through a results store (``<space>_correlation_<records>.db``, as a search does: what it holds is
+read back, not scored again) and appends each record as it finishes to ``<space>_correlation_<records>.<estimator>.jsonl``,
+the committed export other studies read (records already there are imported, never scored again), so a killed run
+resumes where it stopped; writes ``<space>_correlation_<tag>.json`` plus two plots.
 
     python tools/correlation.py --n 300 --estimators mote,tse,synflow,ntk,zico --device cuda --tag gpu
     python tools/correlation.py --n 20 --estimators mote,synflow --profile tiny --tag cpu_tiny
@@ -42,6 +44,8 @@ def parse_args(argv=None):
                    "<space>_correlation_<records>.<estimator>.jsonl (default: the tag), so that runs of "
                    "different sizes share them: a smaller seeded sample is a prefix of a larger one")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
+    p.add_argument("--store", default=None, help="the results store the estimators score through "
+                   "(default: <out-dir>/<space>_correlation_<records>.db); may be shared with searches and other studies")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
 

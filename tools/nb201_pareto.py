@@ -22,7 +22,9 @@ Accuracy sources (the label goes into every output):
   from tools/correlation.py); cells missing from the file are never proposed / evaluated.
 - ``live --estimator mote --profile P --proxy-data D --cache FILE`` -> "live:<estimator>/<profile>": the
   estimator scores every cell a search proposes, on demand (seed 0, so a cell's score is shared by every
-  search and device); scores are appended to the JSONL cache, so a killed run resumes where it stopped.
+  search and device), through a results store beside the cache (``<cache stem>.<proxy-data tag>.db``, one
+  per proxy-data set); each score is appended to the JSONL cache as it finishes, so a killed run resumes where
+  it stopped.
   NSGA-II on this source is the MOTE-Pareto evolution (the NSGA2 of `mote pareto`).
 
 With ``--hypernetwork F1,F2,...`` (fronts.json files of `mote modnas`, one per seed) two more rows per

@@ -15,7 +15,7 @@ EXIT_STATUS = (f"Exit status: 0 every candidate scored (a failed candidate is a 
 def _score(args) -> int:
     from ..devices import apply_threads, resolve_device
     from ..estimators import estimator_class, estimator_config, get_estimator
-    from ..scoring import read_arch_file, resolve_proxy_data, sample_archs, score_archs
+    from ..scoring import estimate_record, read_arch_file, resolve_proxy_data, sample_archs, score_archs
     from .args import parse_set, resolve_estimator, threads_from_args
 
     resolve_estimator(args)
@@ -38,7 +38,8 @@ def _score(args) -> int:
     archs = [space.canonical(a) for a in archs]  # every one checked before a file is opened or data read
     config = estimator_config(args.estimator, args.profile, **parse_set(args.set))
     from ..concurrent import check_workers
-    check_workers(get_estimator(args.estimator, **config), args.workers)  # every option checked before any data is read
+    est = get_estimator(args.estimator, **config)
+    check_workers(est, args.workers)  # every option checked before any data is read
     threads = threads_from_args(args)
     device = resolve_device(args.device)  # before any data is read or any file written
     data = resolve_proxy_data(args.proxy_data) if estimator_class(args.estimator).needs_data else None
@@ -47,6 +48,11 @@ def _score(args) -> int:
         path = Path(args.out)
         if path.exists() and not args.append:
             raise InputError(f"{path} exists; pass --append to add records to it, or choose another --out")
+    store = None
+    if args.store:
+        from ..store import SearchStore
+        store = SearchStore(args.store)  # a StoreError is an InputError: one line, no --out written
+    if args.out:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             out = open(path, "a")
@@ -55,8 +61,8 @@ def _score(args) -> int:
     apply_threads(threads)
     try:
         for rec in score_archs(args.space, archs, args.estimator, data, config, args.seed, device,
-                               progress=not args.quiet, workers=args.workers):
-            line = json.dumps(rec)
+                               progress=not args.quiet, workers=args.workers, store=store):
+            line = json.dumps(rec if store is None else estimate_record(rec, est.config_dict()))
             if out:
                 out.write(line + "\n")
                 out.flush()  # a kill loses at most the candidate in flight
@@ -65,6 +71,8 @@ def _score(args) -> int:
     finally:
         if out:
             out.close()
+        if store is not None:
+            store.close()
     return 0
 
 
@@ -90,6 +98,9 @@ def register(sub) -> None:
     add_threads_argument(p)
     p.add_argument("--out", help="JSON-lines file (default: standard output)")
     p.add_argument("--append", action="store_true", help="add to an existing --out file")
+    p.add_argument("--store", help="results store (SQLite, e.g. a search's runs/<name>/search.db) to score through: "
+                   "a candidate it holds under the same estimator settings and seed is read back, not scored "
+                   "again, and each one scored is stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_score)
 

@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..estimators import estimator_config, get_estimator
 from ..overrides import parse_set
 from ..provenance import provenance
-from ..scoring import sample_archs, sample_from_file, score_archs
+from ..scoring import estimate_record, sample_archs, sample_from_file, score_archs
+from ..store import SearchStore
 from .truth import benchmark_path, refit_mote
 
 
@@ -54,43 +55,37 @@ def run(args, shared: Path) -> int:
     summary: dict[str, dict] = {}
     per_cell: dict[str, list] = {}
     raw: dict[str, list] = {}  # each estimator's records, before any population rescoring
-    for name in names:
-        jsonl = out_dir / f"{records_stem}.{name}.jsonl"
-        est = get_estimator(name, **configs[name])
-        want = est.config_hash()
-        done = {r["arch"]: r for r in read_jsonl(jsonl) if r.get("config_hash") == want}
-        todo = [a for a in archs if a not in done]
-        if done:
-            print(f"{name}: {len(done)} cells already scored in {jsonl.name}, {len(todo)} to go", file=sys.stderr)
-        t0 = time.perf_counter()
-        shared = shared_run(est, name, raw)
-        with open(jsonl, "a") as f:
-            fresh = (shared[a] for a in todo) if shared else score_archs(
-                args.space, todo, name, data, configs[name], args.seed, args.device)
-            for rec in fresh:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                done[rec["arch"]] = rec
-        recs = [done[a] for a in archs]
-        raw[name] = recs
-        fit = None
-        if name == "mote":
-            recs, fit = refit_mote(recs, configs[name])
-        # a population-dependent score (mote-z's fused rank) exists only over this sample
-        scores[name] = est.population_scores(recs) if est.population_dependent else [r["score"] for r in recs]
-        secs = [r["seconds"] for r in recs if r["status"] == "ok"]
-        summary[name] = {"config": configs[name], "seconds_per_cell": float(np.mean(secs)) if secs else None,
-                         "failed": sum(r["status"] != "ok" for r in recs),
-                         "wall_seconds_this_run": time.perf_counter() - t0}
-        if shared:
-            summary[name]["derived_from"] = "mote"
-        if fit:
-            summary[name]["boxcox_fitted"] = fit
-        per_cell[name] = scores[name]
-        if name == "mote":
-            for view, vals in mote_views(recs).items():
-                scores[view] = vals
-                summary[view] = {"seconds_per_cell": summary[name]["seconds_per_cell"], "derived_from": "mote"}
+    try:
+        store = SearchStore(Path(args.store) if getattr(args, "store", None) else out_dir / f"{records_stem}.db")
+    except InputError as e:
+        print(f"correlation: error: {e}", file=sys.stderr)
+        return 2
+    with store:
+        for name in names:
+            est = get_estimator(name, **configs[name])
+            t0 = time.perf_counter()
+            done, shared = sample_records(args, name, est, configs[name], archs, out_dir / f"{records_stem}.{name}.jsonl",
+                                          store, data, raw)
+            recs = [done[a] for a in archs]
+            raw[name] = recs
+            fit = None
+            if name == "mote":
+                recs, fit = refit_mote(recs, configs[name])
+            # a population-dependent score (mote-z's fused rank) exists only over this sample
+            scores[name] = est.population_scores(recs) if est.population_dependent else [r["score"] for r in recs]
+            secs = [r["seconds"] for r in recs if r["status"] == "ok"]
+            summary[name] = {"config": configs[name], "seconds_per_cell": float(np.mean(secs)) if secs else None,
+                             "failed": sum(r["status"] != "ok" for r in recs),
+                             "wall_seconds_this_run": time.perf_counter() - t0}
+            if shared:
+                summary[name]["derived_from"] = "mote"
+            if fit:
+                summary[name]["boxcox_fitted"] = fit
+            per_cell[name] = scores[name]
+            if name == "mote":
+                for view, vals in mote_views(recs).items():
+                    scores[view] = vals
+                    summary[view] = {"seconds_per_cell": summary[name]["seconds_per_cell"], "derived_from": "mote"}
     by_target = {n: {d: v for d in targets} for n, v in scores.items()}  # one proxy score for every target
     for name, per_target in bench.baselines(archs, space).items():
         by_target[name] = per_target
@@ -117,6 +112,30 @@ def run(args, shared: Path) -> int:
     print(render_table(summary, targets, main))
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def sample_records(args, name: str, est, config: dict, archs: list[str], jsonl: Path, store, data,
+                   raw: dict[str, list]) -> tuple[dict[str, dict], dict | None]:
+    """({arch: record} of the sample, MOTE's shared records or None). The store scores (and reads back what
+    it holds, so a kill loses at most the candidate in flight); the JSONL file is the committed export other
+    studies read, appended as each record finishes, and what it already holds is used as it is and
+    imported into the store, never scored again."""
+    done = {r["arch"]: r for r in read_jsonl(jsonl) if r.get("config_hash") == est.config_hash()}
+    store.put_many(list(done.values()))
+    todo = [a for a in archs if a not in done]
+    if done:
+        print(f"{name}: {len(done)} cells already scored in {jsonl.name}, {len(todo)} to go", file=sys.stderr)
+    shared = shared_run(est, name, raw)
+    if shared:
+        store.put_many([shared[a] for a in todo])
+    with open(jsonl, "a") as f:
+        fresh = (shared[a] for a in todo) if shared else (estimate_record(r, est.config_dict()) for r in score_archs(
+            args.space, todo, name, data, config, args.seed, args.device, store=store))
+        for rec in fresh:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            done[rec["arch"]] = rec
+    return done, shared
 
 
 def shared_run(est, name: str, raw: dict[str, list]) -> dict[str, dict] | None:

@@ -59,15 +59,19 @@ def load_scores(path: str, space) -> dict[int, float]:
 
 
 class LiveScores:
-    """Scores computed on demand by an estimator (seed 0) and cached in an append-only JSONL file;
-    looks like the {index: score} dict of ``load_scores`` over every cell of the space."""
+    """Scores computed on demand by an estimator (seed 0) through a results store, each exported as it
+    finishes to an append-only JSONL file (``cache``); looks like the {index: score} dict of ``load_scores``
+    over every cell of the space. What the JSONL holds is used as it is; what only the store holds is read
+    back, not scored again."""
 
     def __init__(self, space, estimator: str, profile: str, proxy_data: str, cache: Path, device: str):
         from mobile_mote.estimators import get_estimator
         from mobile_mote.data.proxy_data import load_proxy_data
         from mobile_mote.scoring import estimator_config
-        self.space, self.device = space, device
-        self.est = get_estimator(estimator, **estimator_config(estimator, profile))
+        from mobile_mote.store import SearchStore
+        self.space, self.device, self.estimator = space, device, estimator
+        self.config = estimator_config(estimator, profile)
+        self.est = get_estimator(estimator, **self.config)
         from mobile_mote.estimators import estimator_class
         self.data = load_proxy_data(proxy_data) if estimator_class(estimator).needs_data else None
         self.config_hash = self.est.config_hash()
@@ -85,6 +89,8 @@ class LiveScores:
                 if (rec.get("config_hash"), rec.get("data")) == (self.config_hash, self.data_source) and rec.get("arch"):
                     s = rec.get("score")
                     self.known[space.index_of(rec["arch"])] = -math.inf if s is None else float(s)
+        self.cache.parent.mkdir(parents=True, exist_ok=True)
+        self.store = SearchStore(live_store_path(self.cache, self.data_source))
         self.scored_now = 0
 
     def __len__(self) -> int:
@@ -95,9 +101,10 @@ class LiveScores:
 
     def __getitem__(self, idx: int) -> float:
         if idx not in self.known:
+            from mobile_mote.scoring import score_archs
             arch = self.space.to_str(self.space.arch_at(int(idx)))
-            rec = self.est.estimate(self.space, arch, self.data, seed=0, device=self.device).to_dict()
-            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            rec, = score_archs(self.space.name, [arch], self.estimator, self.data, self.config, seed=0,
+                               device=self.device, progress=False, store=self.store)
             with open(self.cache, "a") as f:
                 f.write(json.dumps({"arch": arch, "score": rec.get("score"), "config_hash": self.config_hash,
                                     "data": self.data_source, "seconds": rec.get("seconds"), "status": rec.get("status")}) + "\n")
@@ -107,6 +114,17 @@ class LiveScores:
             if self.scored_now % 10 == 0:
                 print(f"  {self.label}: {len(self.known)} cells scored ({self.scored_now} this run)", file=sys.stderr)
         return self.known[idx]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def live_store_path(cache: Path, data_source: str) -> Path:
+    """The store beside ``cache``, one per proxy-data set: the JSONL's key holds the data's path and the
+    store's key (space, arch, config hash, seed) does not, so scores on other data must not share a store."""
+    import hashlib
+    tag = "nodata" if data_source == "none" else hashlib.sha256(data_source.encode()).hexdigest()[:12]
+    return cache.with_name(f"{cache.stem}.{tag}.db")
 
 
 def hypernetwork_cells(paths: list[str], space, devices: list[str], lats: dict) -> dict:
@@ -269,6 +287,8 @@ def hv_check(args) -> dict:
                     fronts_for_plot.setdefault(d, {"true": true_front, "all": T})[method] = P[pareto_front(P)]
             dev["summary"][f"{method}@{len(per_device[d][0])}"] = _summary(ratios, igds)
         out["devices"][d] = dev
+    if isinstance(scores, LiveScores):
+        scores.close()
     out["_plot"] = fronts_for_plot
     return out
 
