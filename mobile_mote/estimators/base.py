@@ -142,21 +142,23 @@ class Estimator:
         pass
 
     def __init__(self, **config):
-        known = {f.name for f in fields(self.Config)}
-        unknown = set(config) - known
-        if unknown:
-            raise InputError(f"estimator {self.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
+        self.check_settings(config)
         self.config = self.Config(**config)
         check_config(self.name, type(self), self.config)
 
     @classmethod
+    def check_settings(cls, config) -> None:
+        """An option its Config lacks is an InputError naming the accepted ones."""
+        known = {f.name for f in fields(cls.Config)}
+        unknown = set(config) - known
+        if unknown:
+            raise InputError(f"estimator {cls.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
+
+    @classmethod
     def profile_options(cls, profile: str) -> dict:
         """The options ``profile`` sets for this estimator (those its Config lacks are dropped)."""
-        if profile not in cls.PROFILES:
-            raise InputError(f"estimator {cls.name!r}: unknown profile {profile!r}; "
-                             f"accepted: {', '.join(cls.PROFILES)}")
-        known = {f.name for f in fields(cls.Config)}
-        return {k: v for k, v in cls.PROFILES[profile].items() if k in known}
+        from ..profiles import profile_settings
+        return profile_settings(cls, profile)
 
     # whether several candidates may be scored at once in threads (mobile_mote.concurrent)
     thread_safe: bool = False
