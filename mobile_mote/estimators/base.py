@@ -122,6 +122,9 @@ class Estimator:
     What the search layer may ask of a class without making one:
 
     * ``needs_data``: whether it looks at the proxy data's images (False: no data is loaded for it);
+    * ``zero_cost``: whether its score needs no training (one batch at initialisation, or the
+      architecture alone): what ``fused`` and ``mote-z`` may take as a component;
+    * ``carries``: components its records hold in their terms besides its score (``fusion.record_components``);
     * ``evaluation_keys``: its options that the evaluation stage's training run reuses;
     * ``PROFILES`` / ``profile_options(profile)``: its options under a named profile;
     * ``OPTIONS``: ``{field: rule}`` (see ``options``), checked when an instance is made, so a bad
@@ -130,6 +133,8 @@ class Estimator:
 
     name = "estimator"
     needs_data: bool = True
+    zero_cost: bool = False
+    carries: tuple[str, ...] = ()
     # True when a record's ranking score depends on the population it is ranked in (``mote-z``)
     population_dependent: bool = False
     evaluation_keys: tuple[str, ...] = ()
