@@ -60,7 +60,8 @@ class Registry:
         from .errors import InputError
         self._ensure_loaded()
         if name not in self._entries:
-            raise (self._error or InputError)(f"unknown {self.kind} {name!r}; accepted: {', '.join(sorted(self._entries))}")
+            error = self._error or InputError
+            raise error(f"unknown {self.kind} {name!r}; accepted: {', '.join(sorted(self._entries))}")
         return self._entries[name]
 
     def create(self, name: str, *args, **kwargs):
