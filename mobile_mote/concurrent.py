@@ -25,9 +25,10 @@ def check_workers(estimator, workers: int) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise InputError(f"--workers-per-device {workers!r}; accepted: a whole number, 1 or more")
     if workers > 1 and not getattr(estimator, "thread_safe", False):
+        from .estimators.registry import ESTIMATORS
+        safe = ", ".join(n for n, cls in ESTIMATORS.entries().items() if cls.thread_safe)
         raise InputError(f"--workers-per-device {workers}: estimator {estimator.name!r} runs one candidate at a time "
-                         "(the zero-cost proxies draw from torch's global RNG while scoring); accepted with mote, tse, "
-                         "early_stop_acc")
+                         f"(the zero-cost proxies draw from torch's global RNG while scoring); accepted with {safe}")
     if workers > 1 and getattr(getattr(estimator, "config", None), "step", None) == "graph":
         # PyTorch captures one CUDA graph per process at a time, with no other work on any thread meanwhile
         raise InputError(f"--workers-per-device {workers} with step=graph: CUDA graphs are captured one per process "

@@ -137,14 +137,11 @@ def fuse_table(table: str | Path, out: str | Path, components: Sequence[str] | N
     return {"networks": len(archs), "fused": sum(s is not None for s in scores), "components": list(cols)}
 
 
-#: Components a record carries in its terms besides its own score: AZ-NAS's three come from one pass,
-#: so any one of their records holds all three; a vkdnw record holds VKDNW_single's two keys.
-CARRIED: dict[str, tuple[str, ...]] = {
-    "expressivity": ("expressivity", "progressivity", "trainability"),
-    "progressivity": ("expressivity", "progressivity", "trainability"),
-    "trainability": ("expressivity", "progressivity", "trainability"),
-    "vkdnw": ("vkdnw_dim", "vkdnw_entropy"),
-}
+def carried(estimator: str | None) -> tuple[str, ...]:
+    """Components a record of ``estimator`` carries in its terms besides its own score (its class's
+    ``carries``; none for a name no estimator has, e.g. a table's column)."""
+    from .estimators.registry import ESTIMATORS
+    return ESTIMATORS.get(estimator).carries if estimator in ESTIMATORS else ()
 
 
 def source_of(component: str, available) -> str:
@@ -152,7 +149,7 @@ def source_of(component: str, available) -> str:
     if component in available:
         return component
     for est in sorted(available):
-        if component in CARRIED.get(est, ()):
+        if component in carried(est):
             return est
     return component
 
@@ -172,7 +169,7 @@ def record_components(record: Mapping) -> dict[str, float | None]:
     for k, v in (terms.get("components") or {}).items():  # mote-z keeps its own; a flagged proxy ranks last
         if k not in out:
             out[k] = -math.inf if v is None and (proxies.get(k) or {}).get("status") == "flagged" else v
-    for k in CARRIED.get(name, ()):
+    for k in carried(name):
         v = terms.get(k)
         if k not in out and isinstance(v, (int, float)):
             out[k] = -math.inf if math.isnan(v) else float(v)

@@ -1,13 +1,15 @@
-"""Named settings (``--profile``): the names, and what a profile picks besides settings (the estimator
-and algorithm it runs when none is named). Settings live beside what they set: an estimator's in its
-``PROFILES`` (``estimators.estimator_config``), a search algorithm's in its ``PROFILES``
-(``search.algorithms.algorithm_config``), MODNAS's hypernetwork's in ``MODNAS_PROFILES`` below.
+"""Named settings (``--profile``): the names, what a profile picks besides settings (the estimator and
+algorithm it runs when none is named), and ``resolve``: a plug-in's settings under a profile. Settings
+live beside what they set: an estimator's or a search algorithm's in its class's ``PROFILES`` (beside
+its ``Config``), MODNAS's hypernetwork's in ``MODNAS_PROFILES`` below.
 
 ``paper`` is the default for real use. ``cpu`` keeps the paper's search loop and shrinks only the
 estimator (see ``estimators.base.PROFILES``), for measured CPU benchmarks. ``tiny`` exists only so
 tests and CPU demos finish quickly.
 """
 from __future__ import annotations
+
+from dataclasses import fields
 
 from .errors import InputError
 
@@ -41,6 +43,32 @@ def default_algorithm(name: str, command: str) -> str:
     ``--algorithm`` is not given."""
     check_profile(name)
     return PROFILES[name].get("algorithm", {}).get(command, DEFAULT_ALGORITHM[command])
+
+
+# The registries ``resolve`` looks names up in, by kind, as "module:attribute" (imported when asked).
+REGISTRIES = {"estimator": "mobile_mote.estimators.registry:ESTIMATORS",
+              "algorithm": "mobile_mote.search.algorithms:ALGORITHMS"}
+
+
+def profile_settings(cls, profile: str, overrides: dict | None = None) -> dict:
+    """The settings of plug-in class ``cls`` under ``profile``: what its ``PROFILES`` sets there (keys its
+    ``Config`` lacks dropped: a shared table may size what only some plug-ins have), then ``overrides``,
+    refused by the class's ``check_settings`` if it has no such setting."""
+    check_profile(profile)
+    overrides = overrides or {}
+    cls.check_settings(overrides)
+    known = {f.name for f in fields(cls.Config)}
+    return {**{k: v for k, v in cls.PROFILES.get(profile, {}).items() if k in known}, **overrides}
+
+
+def resolve(kind: str, name: str, profile: str = "paper", overrides: dict | None = None) -> dict:
+    """The settings of the ``kind`` ("estimator", "algorithm") registered as ``name`` under ``profile``,
+    ``overrides`` last: what its ``Config`` is made of (a run spec stores it as given)."""
+    import importlib
+    if kind not in REGISTRIES:
+        raise InputError(f"unknown kind of plug-in {kind!r}; accepted: {', '.join(REGISTRIES)}")
+    module, attr = REGISTRIES[kind].split(":")
+    return profile_settings(getattr(importlib.import_module(module), attr).get(name), profile, overrides)
 
 
 # -- what a training estimator costs on a CPU, as measured (the records named) ----------------------------

@@ -7,31 +7,28 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from mobile_mote.registry import Registry
 
 from .base import ArchError, SearchSpace, encoding_distance
 from .block_space import CONFIGS as BLOCK_CONFIGS, BlockSpace, BlockSpaceConfig
 from .macro import MacroSpace
 from .nb201 import NB201Space
 
-_REGISTRY: dict[str, Callable[..., SearchSpace]] = {
-    "nb201": NB201Space,
-    "mbv2": lambda **cfg: BlockSpace("mbv2", **cfg),
-    "mbv3": lambda **cfg: BlockSpace("mbv3", **cfg),
-    "macro": MacroSpace,
-}
+# mobile_mote.registry imports nothing at module level, so the spaces stay the lowest layer.
+SPACES = Registry("search space", error=ArchError)
+SPACES.add("nb201", NB201Space)
+SPACES.add("mbv2", lambda **cfg: BlockSpace("mbv2", **cfg))
+SPACES.add("mbv3", lambda **cfg: BlockSpace("mbv3", **cfg))
+SPACES.add("macro", MacroSpace)
 
 
 def list_spaces() -> list[str]:
-    return sorted(_REGISTRY)
+    return SPACES.names()
 
 
 def get_space(name: str, **config) -> SearchSpace:
     """A search space by name; ``config`` overrides its defaults (e.g. ``expansion_choices``)."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ArchError(f"unknown search space {name!r}; accepted: {', '.join(list_spaces())}") from None
+    factory = SPACES.get(name)
     try:
         return factory(**config)
     except TypeError as e:
@@ -39,4 +36,4 @@ def get_space(name: str, **config) -> SearchSpace:
 
 
 __all__ = ["ArchError", "SearchSpace", "BlockSpace", "BlockSpaceConfig", "NB201Space", "MacroSpace", "BLOCK_CONFIGS",
-           "encoding_distance", "get_space", "list_spaces"]
+           "SPACES", "encoding_distance", "get_space", "list_spaces"]

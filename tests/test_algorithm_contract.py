@@ -29,6 +29,24 @@ def test_the_registry_lists_creates_and_refuses():
         reg.register("a")(type("B", (), {}))
 
 
+def test_resolve_gives_estimator_and_algorithm_settings_alike():
+    from mobile_mote.estimators.base import PROFILES as TRAINING
+    from mobile_mote.profiles import resolve
+    assert resolve("estimator", "mote", "cpu") == TRAINING["cpu"]
+    assert resolve("estimator", "snip", "tiny") == {}  # the training run's sizes are not a proxy's
+    assert resolve("algorithm", "ef", "quick", {"draw_factor": 9}) == {**algorithm_class("ef").PROFILES["quick"],
+                                                                       "draw_factor": 9}
+    for kind, name, key, message in (("estimator", "mote", "nope", "unknown option"),
+                                     ("algorithm", "rs", "nope", "has no setting 'nope'")):
+        with pytest.raises(InputError, match=message) as e:
+            resolve(kind, name, "paper", {key: 1})
+        assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="unknown profile 'huge'"):
+        resolve("algorithm", "rs", "huge")
+    with pytest.raises(InputError, match="unknown kind of plug-in 'space'; accepted: estimator, algorithm"):
+        resolve("space", "nb201")
+
+
 def test_every_algorithm_folder_registers_itself():
     assert {"mote-nas", "ef", "rs", "nsga2"} <= set(ALGORITHMS.names())
     assert set(algorithms_for("search")) | set(algorithms_for("pareto")) == set(ALGORITHMS.names())
@@ -85,3 +103,10 @@ def test_each_algorithm_runs_writes_its_summary_and_resumes(name, tmp_path, caps
     assert again["scored_this_session"] == 0
     ident = spec.config_dict()
     assert ident["algorithm"] == name and "profile" not in ident and "seed" not in ident["algorithm_config"]
+
+
+def test_the_run_context_leaves_its_spec_as_given(tmp_path, shared_data):
+    from mobile_mote.search.context import RunContext
+    spec = _spec("rs", tmp_path, str(shared_data / "nb201" / "benchmark.csv"), device=" CPU ")
+    ctx = RunContext(spec)
+    assert spec.device == " CPU " and ctx.spec.device == "cpu" and ctx.spec.name == spec.name

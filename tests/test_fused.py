@@ -61,6 +61,16 @@ def test_bad_components_are_one_line(components):
     assert "\n" not in str(e.value)
 
 
+def test_which_estimators_fuse_is_declared_by_each():
+    from mobile_mote.estimators import estimator_class, list_estimators
+    zero = {n for n in list_estimators() if estimator_class(n).zero_cost}
+    assert {"synflow", "jacov", "naswot", "zico", "vkdnw", "expressivity", "trainability", "macs", "params"} <= zero
+    assert not zero & {"mote", "mote-z", "tse", "early_stop_acc", "precomputed", "fused"}
+    for name in ("fused", "precomputed"):  # a fusion of its own, a table's score: no component of mote-z
+        with pytest.raises(InputError, match="accepted: distinct names"):
+            get_estimator("mote-z", components=f"landscape,{name}")
+
+
 def test_the_search_ranks_its_pool_by_the_fused_score_and_a_resume_recomputes_it():
     space = get_space("nb201")
     est = get_estimator("mote-z", components="landscape,speed")

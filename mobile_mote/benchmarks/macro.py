@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from . import register_benchmark
 
 MACRO_LICENSE_NOTE = ("NAS-Bench-Macro CIFAR-10 table (Su et al., CVPR 2021; github.com/xiusu/NAS-Bench-Macro), "
                       "Copyright 2021 Xiu Su, licensed under the Apache License, Version 2.0")
@@ -90,14 +91,18 @@ def load_macro_table(path: str | Path) -> dict[str, MacroRow]:
     return rows
 
 
+@register_benchmark("macro")
 class MacroBenchmark:
     """NAS-Bench-Macro for a search. It has no short-training figure, so the evaluation stage trains the
     top-k on the proxy data (``short_training`` is None); the reported accuracy is the mean CIFAR-10 test
     accuracy over the benchmark's three seeds."""
     space = "macro"
+    suffix = ".json"
+    describe = "NAS-Bench-Macro's nas-bench-macro_cifar10.json"
+    packaged = "nas-bench-macro_cifar10.json"  # Apache-2.0, shipped with its notice
     short_training = None
 
-    def __init__(self, path):
+    def __init__(self, path, dataset: str | None = None):  # one data set, CIFAR-10: ``dataset`` is not read
         self.table = load_macro_table(path)
         self.truth_source = "NAS-Bench-Macro: CIFAR-10 test accuracy, mean of 3 seeds (50 epochs)"
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from . import register_benchmark
 
 DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16": "imagenet16"}
 # NB201's main target: the data set of its true accuracy unless one is named (mote search and mote pareto's
@@ -107,12 +108,17 @@ class NB201Index:
         return self.archs[index]
 
 
+@register_benchmark("nb201")
 class NB201Benchmark:
     """NB201 for a search: the evaluation stage reads the table's 12-epoch accuracy and training time (as
     the paper does); the reported accuracy is the 200-epoch test accuracy on ``dataset``."""
     space = "nb201"
+    suffix = ".csv"
+    describe = "NB201's benchmark.csv"
+    packaged = None  # not ours to ship
 
-    def __init__(self, path: str | Path, dataset: str = MAIN_DATASET):
+    def __init__(self, path: str | Path, dataset: str | None = MAIN_DATASET):
+        dataset = dataset or MAIN_DATASET
         if dataset not in DATASETS:
             raise InputError(f"benchmark data set {dataset!r}; accepted: {', '.join(DATASETS)}")
         self.table = load_nb201_table(path)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 
 def launch_run(command: str, spec, args, ctx=None) -> int:
@@ -23,7 +24,9 @@ def launch_run(command: str, spec, args, ctx=None) -> int:
     relaunch = bool(args.processes and args.processes > 1 and not is_launched())
     # Checked before any run state exists (the RunContext checked the device's form without torch).
     threads = threads_from_args(args, args.processes if relaunch else None)
-    spec.device = resolve_device(spec.device, verbose=not args.quiet and not relaunch)
+    spec = replace(spec, device=resolve_device(spec.device, verbose=not args.quiet and not relaunch))
+    if ctx is not None:  # the run's context reads the device its driver scores on
+        ctx.spec = spec
     from ..profiles import cpu_cost_notice
     epochs = getattr(getattr(ctx.estimator, "config", None), "epochs", None) if ctx is not None else None
     notice = None if is_launched() else cpu_cost_notice(args.profile, spec, epochs, command)

@@ -12,6 +12,7 @@ class _Analytic(Estimator):
     """Counted from the architecture alone: no network is built and no data is read."""
 
     needs_data = False
+    zero_cost = True
 
     @dataclass
     class Config:

@@ -131,6 +131,9 @@ class Estimator:
     What the search layer may ask of a class without making one:
 
     * ``needs_data``: whether it looks at the proxy data's images (False: no data is loaded for it);
+    * ``zero_cost``: whether its score needs no training (one batch at initialisation, or the
+      architecture alone): what ``fused`` and ``mote-z`` may take as a component;
+    * ``carries``: components its records hold in their terms besides its score (``fusion.record_components``);
     * ``evaluation_keys``: its options that the evaluation stage's training run reuses;
     * ``PROFILES`` / ``profile_options(profile)``: its options under a named profile;
     * ``OPTIONS``: ``{field: rule}`` (see ``options``), checked when an instance is made, so a bad
@@ -139,6 +142,8 @@ class Estimator:
 
     name = "estimator"
     needs_data: bool = True
+    zero_cost: bool = False
+    carries: tuple[str, ...] = ()
     # True when a record's ranking score depends on the population it is ranked in (``mote-z``)
     population_dependent: bool = False
     evaluation_keys: tuple[str, ...] = ()
@@ -151,21 +156,23 @@ class Estimator:
         pass
 
     def __init__(self, **config):
-        known = {f.name for f in fields(self.Config)}
-        unknown = set(config) - known
-        if unknown:
-            raise InputError(f"estimator {self.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
+        self.check_settings(config)
         self.config = self.Config(**config)
         check_config(self.name, type(self), self.config)
 
     @classmethod
+    def check_settings(cls, config) -> None:
+        """An option its Config lacks is an InputError naming the accepted ones."""
+        known = {f.name for f in fields(cls.Config)}
+        unknown = set(config) - known
+        if unknown:
+            raise InputError(f"estimator {cls.name!r}: unknown option(s) {sorted(unknown)}; accepted: {sorted(known)}")
+
+    @classmethod
     def profile_options(cls, profile: str) -> dict:
         """The options ``profile`` sets for this estimator (those its Config lacks are dropped)."""
-        if profile not in cls.PROFILES:
-            raise InputError(f"estimator {cls.name!r}: unknown profile {profile!r}; "
-                             f"accepted: {', '.join(cls.PROFILES)}")
-        known = {f.name for f in fields(cls.Config)}
-        return {k: v for k, v in cls.PROFILES[profile].items() if k in known}
+        from ..profiles import profile_settings
+        return profile_settings(cls, profile)
 
     # whether several candidates may be scored at once in threads (mobile_mote.concurrent)
     thread_safe: bool = False

@@ -38,8 +38,7 @@ class FusedMOTE(MOTE):
         super().__init__(**config)
         self.components = [c.strip() for c in self.config.components.split(",") if c.strip()]
         proxies = [c for c in self.components if c not in MOTE_COMPONENTS]
-        bad = [c for c in proxies if c.startswith("mote") or c in ("tse", "early_stop_acc", "precomputed")
-               or getattr(estimator_class(c), "needs_landscape", None) is not None]
+        bad = [c for c in proxies if not estimator_class(c).zero_cost]
         if not self.components or bad or len(set(self.components)) != len(self.components):
             raise InputError(f"estimator 'mote-z': components {self.config.components!r}; accepted: distinct names "
                              "from mote, landscape, speed and the zero-cost proxies (e.g. jacov,naswot,zico,synflow)")

@@ -37,10 +37,6 @@ def get_estimator(name: str, **config):
 
 
 def estimator_config(estimator: str, profile: str = "paper", **overrides) -> dict:
-    """Options for an estimator under a named profile, then explicit overrides.
-
-    The profile's options come from the class (``profile_options``: options it lacks are dropped);
-    ``overrides`` win and are passed on as given (the estimator checks them when it is made).
-    """
-    return {**estimator_class(estimator).profile_options(profile), **overrides}
-
+    """Options for an estimator under a named profile, then explicit overrides (``profiles.resolve``)."""
+    from ..profiles import resolve
+    return resolve("estimator", estimator, profile, overrides)

@@ -21,7 +21,6 @@ from .base import Estimator
 from .options import text
 from .registry import estimator_class, register_estimator
 
-ANALYTIC = ("macs", "params")
 
 
 @register_estimator("fused")
@@ -39,7 +38,6 @@ class FusedZeroCost(Estimator):
     PROFILES = {name: {} for name in Estimator.PROFILES}  # a proxy costs one batch under every profile
 
     def __init__(self, **config):
-        from .zero_cost.common import _Proxy
         super().__init__(**config)
         self.components = [c.strip() for c in self.config.components.split(",") if c.strip()]
         bad = []
@@ -49,7 +47,7 @@ class FusedZeroCost(Estimator):
             except InputError:
                 bad.append(c)
                 continue
-            if c not in ANALYTIC and not issubclass(cls, _Proxy):
+            if not cls.zero_cost:
                 bad.append(c)
         if not self.components or bad or len(set(self.components)) != len(self.components):
             raise InputError(f"estimator 'fused': components {self.config.components!r}; accepted: distinct names of "

@@ -5,6 +5,7 @@ fails before any run state exists."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from functools import cached_property, partial
 
 from ..efficiency import Constraint, check_achievable, make_costs
@@ -21,7 +22,8 @@ class RunContext:
 
         # The device first (banana, cuda without a GPU: one line, no run state). Without torch here, so
         # later input errors stay quick; what needs torch (auto on a GPU machine) launch_run asks in full.
-        spec.device = resolve_device(spec.device, import_torch=False)
+        # The caller's spec is left as given: the context holds its own copy.
+        spec = replace(spec, device=resolve_device(spec.device, import_torch=False))
         check_run_name(spec.name)  # runs/<name> stays inside the runs folder
         self.spec = spec
         self.log = log or (lambda msg: print(msg, file=sys.stderr))

@@ -195,6 +195,8 @@ def _act_types():
 class _Proxy(Estimator):
     """Shared plumbing: the seeded model, the input size, and the seeded global RNG."""
 
+    zero_cost = True
+
     @dataclass
     class Config:
         batch_size: int = 32

@@ -106,6 +106,8 @@ def feature_terms(feats, arch: str, seed: int, wanted=("expressivity", "progress
 class _FeatureSpectrum(_BatchProxy):
     """One AZ-NAS component; the three share one forward (and ``estimate_many`` runs it once)."""
 
+    carries = ("expressivity", "progressivity", "trainability")  # any one record holds all three
+
     @dataclass
     class Config(_BatchProxy.Config):
         batch_size: int = 64

@@ -157,6 +157,8 @@ def fisher_spectrum_terms(logits, jac) -> dict:
 class VKDNW(_BatchProxy):
     """VKDNW_single: (number of parameter tensors, entropy of the Fisher spectrum's deciles)."""
 
+    carries = ("vkdnw_dim", "vkdnw_entropy")
+
     @dataclass
     class Config(_BatchProxy.Config):
         input: str = "gaussian"  # the authors' NB201 runs: Gaussian images; "data": the proxy data

@@ -29,11 +29,9 @@ def algorithms_for(command: str) -> list[str]:
 
 
 def algorithm_config(name: str, profile: str = "paper", **overrides) -> dict:
-    """An algorithm's settings under a named profile, then explicit overrides (checked when the run
-    is built)."""
-    from ...profiles import check_profile
-    check_profile(profile)
-    return algorithm_class(name).profile_config(profile, **overrides)
+    """An algorithm's settings under a named profile, then explicit overrides (``profiles.resolve``)."""
+    from ...profiles import resolve
+    return resolve("algorithm", name, profile, overrides)
 
 
 # The names callers used before algorithms were plug-ins: MOTE-NAS's settings, its class, NSGA-II's.

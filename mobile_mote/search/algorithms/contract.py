@@ -65,24 +65,22 @@ class Algorithm:
     def config_of(cls, values) -> object:
         """The ``Config`` of ``values`` (a dict of settings, or a ``Config`` already); an unknown
         setting is an InputError naming the accepted ones."""
-        from ...errors import InputError
         if isinstance(values, cls.Config):
             return values
+        cls.check_settings(values)
+        return cls.Config(**values)
+
+    @classmethod
+    def check_settings(cls, values) -> None:
+        from ...errors import InputError
         names = [f.name for f in fields(cls.Config)]
         unknown = [k for k in values if k not in names]
         if unknown:
             raise InputError(f"algorithm {cls.name} has no setting {unknown[0]!r}; accepted: {', '.join(names)}")
-        return cls.Config(**values)
 
     @classmethod
     def check_config(cls, config, space_size: int | None = None) -> None:
         config.validate(space_size)
-
-    @classmethod
-    def profile_config(cls, profile: str, **overrides) -> dict:
-        """Its settings under ``profile`` (the ``Config`` defaults where the profile sets nothing),
-        then ``overrides``."""
-        return {**cls.PROFILES.get(profile, {}), **overrides}
 
     @classmethod
     def identity(cls, config) -> dict:
