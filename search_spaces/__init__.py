@@ -1,6 +1,6 @@
 """What an architecture is: NB201 cells and MobileNet-style block spaces behind one interface.
 
->>> from search_spaces import get_space
+>>> from mobile_mote.search_spaces import get_space
 >>> space = get_space("mbv2")
 >>> space.macs("mobilenetv2_100")
 300774272

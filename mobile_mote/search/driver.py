@@ -60,6 +60,7 @@ def run(spec: RunSpec, resume: bool = False, scorer=None, progress: bool = True,
     run in progress in another process are InputErrors (``run_session``).
     ``ctx``: the spec's RunContext when the caller built it already (it is built once per run)."""
     ctx = ctx or RunContext(spec, log=log)  # every check that needs no store and no scoring
+    spec = ctx.spec  # the resolved copy (its device), which the run records and scores with
     with run_session(spec, resume, scorer, ctx) as (store, state, scorer):
         algo = ctx.make_algorithm()
         algo.start(state, {r["arch"]: r for r in store.run_records(spec.name)})

@@ -29,6 +29,7 @@ def run_session(spec: RunSpec, resume: bool, scorer=None, ctx: RunContext | None
     one is made in this process (with the reduced data if the estimator needs images)."""
     from ..store import SearchStore
     ctx = ctx or RunContext(spec)
+    spec = ctx.spec  # the resolved copy: the stored settings name the device that scores
     store = None
     lock = _RunLock()
     created: list[Path] = []
