@@ -1,7 +1,6 @@
 """Argument helpers shared by the commands: --set parsing and the option groups of search and pareto."""
 from __future__ import annotations
 
-from ..errors import InputError
 from ..overrides import parse_set  # noqa: F401  (the commands import it from here)
 
 
@@ -119,3 +118,39 @@ def resolve_algorithm(args, command: str) -> tuple[str, dict]:
     given = {f.name: getattr(args, f.name) for f in algorithm_class(name).cli_fields()
              if getattr(args, f.name, None) is not None}
     return name, algorithm_config(name, args.profile, **given)
+
+
+def run_spec_from_args(args, command: str, constraints, name: str, **extra):
+    """The RunSpec that `mote search` and `mote pareto` build alike from their shared options; ``name``
+    is the run's default name and ``extra`` what only one of them sets."""
+    from ..estimators import estimator_config
+    from ..search.spec import RunSpec
+    algorithm, config = resolve_algorithm(args, command)
+    return RunSpec(
+        name=args.name or name.format(algorithm=algorithm), space=args.space, constraints=constraints,
+        estimator=args.estimator, estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
+        algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
+        benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,
+        latency_device=args.latency_device, latency_lut=args.latency_lut, seed=args.seed, device=args.device,
+        workers=args.workers, runs_dir=args.runs_dir, **extra)
+
+
+def launch_from_args(command: str, args, make_spec) -> int:
+    """Check the space, build the spec and launch the run (one process, or ranks of an accelerate launch)."""
+    from ..parallel import is_launched
+    from ..search.context import RunContext
+    from ..search_spaces import get_space
+    from .launch import launch_run
+    get_space(args.space)  # unknown spaces fail before anything else
+    spec = make_spec(args)
+    # Every option is checked here, once, before any process starts; ranks of a launch check their own.
+    ctx = RunContext(spec) if not is_launched() else None
+    return launch_run(command, spec, args, ctx)
+
+
+def add_estimator_algorithm_and_data(p, command: str, profile_help: str) -> None:
+    """What `mote search` and `mote pareto` both take after their budgets: the estimator and its profile,
+    the algorithm and its options, and the reduced data."""
+    add_estimator_arguments(p, profile_help)
+    add_algorithm_arguments(p, command)
+    p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")

@@ -10,52 +10,36 @@ EXIT_STATUS = (f"Exit status: 0 the front is written; 2 bad input (one line, not
 
 def pareto_spec_from_args(args):
     from ..efficiency import Constraint, parse_constraints
-    from ..estimators import estimator_config
     from ..search.algorithms import algorithm_class
-    from ..search.spec import RunSpec
-    from .args import parse_set, resolve_algorithm, resolve_estimator
-
+    from .args import resolve_algorithm, resolve_estimator, run_spec_from_args
     resolve_estimator(args)
     algorithm, config = resolve_algorithm(args, "pareto")
-    cls = algorithm_class(algorithm)
-    objectives = tuple(cls.config_of(config).objectives)
+    objectives = "-".join(algorithm_class(algorithm).config_of(config).objectives)
     constraints = [c for c in parse_constraints(args.flops, args.params, args.latency) if c != Constraint()]
-    name = args.name or f"{args.space}_{algorithm}_{'-'.join(objectives)}_s{args.seed}"
-    return RunSpec(
-        name=name, space=args.space, constraints=constraints, estimator=args.estimator,
-        estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
-        algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
-        latency_table=args.latency_table, latency_device=args.latency_device, latency_lut=args.latency_lut,
-        benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, seed=args.seed, device=args.device,
-        workers=args.workers, runs_dir=args.runs_dir, store_path=args.store)
+    return run_spec_from_args(args, "pareto", constraints, f"{args.space}_{{algorithm}}_{objectives}_s{args.seed}",
+                              store_path=args.store)
 
 
 def _pareto(args) -> int:
-    from mobile_mote.search_spaces import get_space
-    get_space(args.space)  # unknown spaces fail before anything else
-    spec = pareto_spec_from_args(args)
-    from ..parallel import is_launched
-    from ..search.context import RunContext
-    from .launch import launch_run
-    ctx = RunContext(spec) if not is_launched() else None  # one line here rather than one per rank
-    return launch_run("pareto", spec, args, ctx)
+    from .args import launch_from_args
+    return launch_from_args("pareto", args, pareto_spec_from_args)
 
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import (add_algorithm_arguments, add_benchmark_dataset_argument, add_estimator_arguments,
-                       add_run_arguments, add_space_and_budgets)
+    from .args import (add_benchmark_dataset_argument, add_estimator_algorithm_and_data, add_run_arguments,
+                       add_space_and_budgets)
     p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
                        description="NSGA-II multi-objective search; every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
                        "or --latency-lut (mbv2, mbv3). " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(
         p, flops_help="MACs bound, e.g. 300M or 0.3G (one value: the front covers every budget below it)")
-    add_estimator_arguments(p, "paper (default: population 50, 20 generations), official (same search; the "
-                            "estimator's official-code variant), cpu, quick (the zero-cost fused estimator, "
-                            "population 20, 4 generations), tiny (population 6, 2 generations: tests only)")
-    add_algorithm_arguments(p, "pareto")
-    p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
+    add_estimator_algorithm_and_data(
+        p, "pareto",
+        "paper (default: population 50, 20 generations), official (same search; the estimator's "
+        "official-code variant), cpu, quick (the zero-cost fused estimator, population 20, 4 "
+        "generations), tiny (population 6, 2 generations: tests only)")
     p.add_argument("--benchmark", help="benchmark table (NB201 benchmark.csv, NAS-Bench-Macro JSON): annotate the "
                    "front with true accuracy (reporting only)")
     add_benchmark_dataset_argument(p)

@@ -17,33 +17,15 @@ EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line
 
 def spec_from_args(args):
     from ..efficiency import parse_constraints
-    from ..estimators import estimator_config
-    from ..search.spec import RunSpec
-    from .args import parse_set, resolve_algorithm, resolve_estimator
-
+    from .args import resolve_estimator, run_spec_from_args
     resolve_estimator(args)
-    algorithm, config = resolve_algorithm(args, "search")
     constraints = parse_constraints(args.flops, args.params, args.latency)
-    name = args.name or f"{args.space}_{algorithm}_{constraints[0].label()}_s{args.seed}"
-    return RunSpec(
-        name=name, space=args.space, constraints=constraints, estimator=args.estimator,
-        estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
-        algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
-        benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,
-        latency_device=args.latency_device, latency_lut=args.latency_lut, seed=args.seed, device=args.device,
-        workers=args.workers, runs_dir=args.runs_dir)
+    return run_spec_from_args(args, "search", constraints, f"{args.space}_{{algorithm}}_{constraints[0].label()}_s{args.seed}")
 
 
 def _search(args) -> int:
-    from mobile_mote.search_spaces import get_space
-    get_space(args.space)  # unknown spaces fail before anything else
-    spec = spec_from_args(args)
-    from ..parallel import is_launched
-    from ..search.context import RunContext
-    from .launch import launch_run
-    # Every option is checked here, once, before any process starts; ranks of a launch check their own.
-    ctx = RunContext(spec) if not is_launched() else None
-    return launch_run("search", spec, args, ctx)
+    from .args import launch_from_args
+    return launch_from_args("search", args, spec_from_args)
 
 
 def _show(args) -> int:
@@ -96,16 +78,16 @@ def _show(args) -> int:
 
 def register(sub) -> None:
     from . import MACS_NOTE
-    from .args import (add_algorithm_arguments, add_benchmark_dataset_argument, add_estimator_arguments,
-                       add_run_arguments, add_space_and_budgets)
+    from .args import (add_benchmark_dataset_argument, add_estimator_algorithm_and_data, add_run_arguments,
+                       add_space_and_budgets)
     p = sub.add_parser("search", help="MOTE-NAS search under MACs/params/latency budgets",
                        description="MOTE-NAS search. " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(p, flops_help="MACs budget(s), e.g. 300M or 0.3G or 200M,300M,400M (one pool for all)")
-    add_estimator_arguments(p, "paper (default), official (the official code's variant), cpu (MOTE sized "
-                            "for CPU benchmarks), quick (the CPU quick start: the zero-cost fused estimator, "
-                            "MOTE-NAS-EF's loop, about two minutes), tiny (tests only)")
-    add_algorithm_arguments(p, "search")
-    p.add_argument("--proxy-data", help="reduced data (default: cached CIFAR-100 r=10, a download, or offline MNIST)")
+    add_estimator_algorithm_and_data(
+        p, "search",
+        "paper (default), official (the official code's variant), cpu (MOTE sized for CPU "
+        "benchmarks), quick (the CPU quick start: the zero-cost fused estimator, MOTE-NAS-EF's loop, "
+        "about two minutes), tiny (tests only)")
     p.add_argument("--benchmark", help="a benchmark table: NB201's benchmark.csv (evaluation stage from its 12-epoch "
                    "accuracy, report 200-epoch accuracy) or NAS-Bench-Macro's JSON (--space macro: report the "
                    "winner's true accuracy and rank)")
