@@ -80,24 +80,18 @@ def test_a_stage_stops_inside_its_cap_and_keeps_what_it_scored(monkeypatch):
             return clock[0]
     monkeypatch.setattr(ev, "time", FakeTime)
 
-    class Slow:
-        chunk = 2
-        closed = False
+    closed = []
 
-        def score(self, archs):
-            clock[0] += 2.0
-            return [{"arch": a, "status": "ok"} for a in archs]
-
-        def close(self):
-            self.closed = True
-    sc = Slow()
-    recs, err = ev._chunks_until(sc, [str(i) for i in range(20)], 5.0)
-    assert clock[0] == 4.0 and len(recs) == 4 and err is None and sc.closed  # a third chunk would end at 6 s
-
-    class Broken(Slow):
-        def score(self, archs):
-            if archs[0] == "2":
-                raise RuntimeError("CUDA error: an illegal memory access was encountered")
-            return super().score(archs)
-    recs, err = ev._chunks_until(Broken(), [str(i) for i in range(6)], 60.0)
+    def records(archs, step=2, broken=None):  # as score_archs yields: a chunk scored when its first record is asked
+        try:
+            for i in range(0, len(archs), step):
+                if archs[i] == broken:
+                    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+                clock[0] += 2.0
+                yield from ({"arch": a, "status": "ok"} for a in archs[i:i + step])
+        finally:
+            closed.append(True)
+    recs, err = ev._chunks_until(records([str(i) for i in range(20)]), 2, 5.0)
+    assert clock[0] == 4.0 and len(recs) == 4 and err is None and closed  # a third chunk would end at 6 s
+    recs, err = ev._chunks_until(records([str(i) for i in range(6)], broken="2"), 2, 60.0)
     assert [r["arch"] for r in recs] == ["0", "1"] and "illegal memory access" in err

@@ -189,6 +189,24 @@ def test_kill_and_resume_gives_the_same_hypernetwork(nb201_latencies, proxy_trai
     assert resumed["fronts"] == straight["fronts"]
 
 
+def test_a_run_folder_is_held_as_a_searchs_is(nb201_latencies, proxy_train, tmp_path, monkeypatch):
+    """--out is locked for the session (a second one is refused at once, before any training) and a session
+    that fails before writing anything removes the folders it made."""
+    from mobile_mote.search.session import run_folder
+    out = tmp_path / "held"
+    with run_folder(out, str(out)):
+        with pytest.raises(InputError, match="in progress in another process.*--out"):
+            _tiny_trainer(nb201_latencies, proxy_train, out).run(progress=False)
+    t = _tiny_trainer(nb201_latencies, proxy_train, tmp_path / "new" / "run")
+
+    def broken():
+        raise RuntimeError("broken")
+    monkeypatch.setattr(t, "_build", broken)
+    with pytest.raises(RuntimeError):
+        t.run(progress=False)
+    assert not (tmp_path / "new").exists()
+
+
 def test_config_refuses_bad_options():
     assert config_for("paper").lr_scale_by_devices and config_for("paper").arch_lr_schedule == "constant"
     for bad, msg in (({"colour": 1}, "colour"), ({"channels": "abc"}, "channels"), ({"tau_min": 0.0}, "tau_min"),

@@ -325,8 +325,15 @@ class ModnasTrainer:
 
     # -- the loop --------------------------------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> dict:
+        """Train (or, with ``resume``, go on from ``checkpoint.pt``) and write the results. The --out folder is
+        held as a search's run folder is (``search.session.run_folder``): made and checked writable, locked
+        against a second session of the same run, and removed if the session fails before writing to it."""
+        from ..search.session import run_folder
+        with run_folder(self.out, str(self.out), option="--out", rename="--out"):
+            return self._run(resume, progress)
+
+    def _run(self, resume: bool, progress: bool) -> dict:
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
         ckpt = self.out / "checkpoint.pt"
         self._build()
         if ckpt.is_file():

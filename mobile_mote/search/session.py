@@ -1,5 +1,6 @@
 """A run's session: its folder made writable and locked, its store opened and the run recorded or
-resumed, its scorer, all released when the session ends. The driver runs its loop inside one."""
+resumed, its scorer, all released when the session ends. The driver runs its loop inside one;
+MODNAS's trainer holds its --out folder with :func:`run_folder`, the part without a store."""
 from __future__ import annotations
 
 import contextlib
@@ -31,42 +32,57 @@ def run_session(spec: RunSpec, resume: bool, scorer=None, ctx: RunContext | None
     ctx = ctx or RunContext(spec)
     spec = ctx.spec  # the resolved copy: the stored settings name the device that scores
     store = None
-    lock = _RunLock()
+    with run_folder(spec.run_dir, spec.name) as (lock, created):
+        try:
+            run_dir = spec.run_dir
+            store_path = Path(spec.store_path) if spec.store_path else run_dir / "search.db"
+            if not _same_folder(store_path.parent, run_dir):
+                created[:0] = _make_folder(store_path.parent, "the store's folder")
+                lock.acquire(store_path.parent / f".{store_path.name}.{quote(spec.name, safe='')}.lock", spec.name)
+            if resume and not (store_path.is_file() and store_path.stat().st_size > 0):
+                raise InputError(_no_run(spec, store_path))
+            store = SearchStore(store_path)
+            if resume and store.run_config(spec.name) is None:
+                raise InputError(_no_run(spec, store_path))
+            state = store.load_state(spec.name)
+            if state is not None and not resume:
+                raise InputError(f"run {spec.name!r} already exists in {run_dir}; pass --resume to continue it, "
+                                 "or choose another --name")
+            store.start_run(spec.name, spec.config_dict())
+            if scorer is None:
+                scorer = LocalScorer(ctx.space, ctx.estimator, ctx.data, spec.seed, spec.device, spec.workers)
+            yield store, state, scorer
+        finally:
+            try:
+                if scorer is not None and hasattr(scorer, "close"):
+                    scorer.close()
+            finally:
+                if store is not None:
+                    store.close()
+
+
+@contextlib.contextmanager
+def run_folder(run_dir: Path, name: str, option: str = "--runs-dir", rename: str = "--name"):
+    """``(lock, created)`` while the session of the run ``name`` holds ``run_dir``: the folder made (with its
+    parents) and checked writable, then locked (``run_dir/.lock``, ``fcntl.flock``, released when the session
+    ends or its process dies; a second session of the same run is an InputError at once, naming ``rename``).
+    ``lock`` takes more lock files for the session; ``created`` (deepest first) is what a failed session
+    removes, each folder only when nothing but its lock file was written there (a caller adds the folders it
+    makes). ``option`` is what an unwritable folder's message asks to change."""
+    lock = _RunLock(rename)
     created: list[Path] = []
     failed = False
     try:
-        run_dir, created = _prepare_run_dir(spec)
-        store_path = Path(spec.store_path) if spec.store_path else run_dir / "search.db"
-        lock.acquire(run_dir / ".lock", spec.name)
-        if not _same_folder(store_path.parent, run_dir):
-            created = _make_folder(store_path.parent, "the store's folder") + created
-            lock.acquire(store_path.parent / f".{store_path.name}.{quote(spec.name, safe='')}.lock", spec.name)
-        if resume and not (store_path.is_file() and store_path.stat().st_size > 0):
-            raise InputError(_no_run(spec, store_path))
-        store = SearchStore(store_path)
-        if resume and store.run_config(spec.name) is None:
-            raise InputError(_no_run(spec, store_path))
-        state = store.load_state(spec.name)
-        if state is not None and not resume:
-            raise InputError(f"run {spec.name!r} already exists in {run_dir}; pass --resume to continue it, "
-                             "or choose another --name")
-        store.start_run(spec.name, spec.config_dict())
-        if scorer is None:
-            scorer = LocalScorer(ctx.space, ctx.estimator, ctx.data, spec.seed, spec.device, spec.workers)
-        yield store, state, scorer
+        created += _prepare_run_dir(Path(run_dir), option)
+        lock.acquire(Path(run_dir) / ".lock", name)
+        yield lock, created
     except BaseException:
         failed = True
         raise
     finally:
-        try:
-            if scorer is not None and hasattr(scorer, "close"):
-                scorer.close()
-        finally:
-            if store is not None:
-                store.close()
-            lock.release()
-            if failed:
-                _remove_empty(created)
+        lock.release()
+        if failed:
+            _remove_empty(created)
 
 
 def _no_run(spec: RunSpec, store_path: Path) -> str:
@@ -88,8 +104,9 @@ class _RunLock:
     that locked a file just unlinked (or replaced) sees its inode gone from the path and tries again,
     so two processes never both hold a run. A file left by a killed process is stale and harmless."""
 
-    def __init__(self):
+    def __init__(self, rename: str = "--name"):
         self._held: list[tuple[Path, int]] = []
+        self._rename = rename
 
     def acquire(self, path: Path, name: str) -> None:
         try:
@@ -108,7 +125,7 @@ class _RunLock:
                 holder = _read_holder(fd)
                 os.close(fd)
                 raise InputError(f"run {name!r} is in progress in another process ({holder}); wait for it or "
-                                 "choose another --name") from None
+                                 f"choose another {self._rename}") from None
             except OSError:  # a file system without flock: go on unlocked
                 os.close(fd)
                 return
@@ -168,15 +185,14 @@ def _make_folder(d: Path, what: str, hint: str = "choose a writable location") -
     return created
 
 
-def _prepare_run_dir(spec: RunSpec) -> tuple[Path, list[Path]]:
-    """The run folder, made writable, and the folders this call created (deepest first)."""
-    d = spec.run_dir
-    created = _make_folder(d, "the run folder", "choose a writable --runs-dir")
+def _prepare_run_dir(d: Path, option: str = "--runs-dir") -> list[Path]:
+    """Make the run folder ``d`` and check it is writable; the folders this call created (deepest first)."""
+    created = _make_folder(d, "the run folder", f"choose a writable {option}")
     try:
         probe = d / ".write_probe"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
         _remove_empty(created)
-        raise InputError(f"cannot write the run folder {d}: {e.strerror}; choose a writable --runs-dir") from None
-    return d, created
+        raise InputError(f"cannot write the run folder {d}: {e.strerror}; choose a writable {option}") from None
+    return created

@@ -1,13 +1,15 @@
 """Every GPU figure from one short run (``tools/gpu_evidence.py``): stages that each write their results as they
 finish, each under a cap, so that an overrun keeps what was measured. Speed modes of the estimator against a
 plain loop, Kendall tau on NB201 and NAS-Bench-Macro at paper settings, agreement with the released terms,
-retraining throughput, and a search's candidates per minute."""
+retraining throughput, and a search's candidates per minute. Every list is scored by ``scoring.score_archs``;
+stages b and d through the run's store (``gpu_evidence.db`` in the output folder)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import itertools
 import time
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class Evidence:
 
     def __init__(self, out_dirs: list[Path], dry: bool):
         import torch
+        from ..store import SearchStore
         self.out_dirs = out_dirs
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         self.doc = {"provenance": provenance(), "dry_run": dry, "gpu": gpu, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -56,6 +59,11 @@ class Evidence:
         self.jsonl = [d / "gpu_evidence_nb201.jsonl" for d in out_dirs]
         for p in self.jsonl:
             p.write_text("")
+        # a fresh store each run: records read back from an earlier run would void this run's timings
+        db = out_dirs[0] / "gpu_evidence.db"
+        for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            f.unlink(missing_ok=True)
+        self.store = SearchStore(db)
 
     def stage(self, name: str, result: dict) -> None:
         self.doc["stages"][name] = result
@@ -76,24 +84,37 @@ class Evidence:
                 f.write(line)
 
 
+def _config(name: str, s: dict, **extra) -> dict:
+    from ..estimators import estimator_config
+    return estimator_config(name, s["profile"], time="cost", **extra)
+
+
 def _estimator(name: str, s: dict, **extra):
-    from ..estimators import estimator_config, get_estimator
-    return get_estimator(name, **estimator_config(name, s["profile"], time="cost", **extra))
+    from ..estimators import get_estimator
+    return get_estimator(name, **_config(name, s, **extra))
 
 
-def _chunks_until(scorer, archs: list[str], deadline: float, on_record=None) -> tuple[list[dict], str | None]:
-    """Score ``archs`` chunk by chunk (one candidate per worker) while the next chunk, guessed to take as
-    long as the last one, ends before ``deadline``; (records, error) where error names what ended it early
-    (a raised error: a DeviceError, say) and the records scored before it are kept."""
+def _scored(space: str, archs: list[str], name: str, config: dict, data, s: dict, workers: int = 1, store=None):
+    """``scoring.score_archs`` on the stage's device, seed 0, no progress bar: records as they are asked for."""
+    from ..scoring import score_archs
+    return score_archs(space, archs, name, data, config, 0, s["device"], False, workers, store)
+
+
+def _chunks_until(records, step: int, deadline: float, on_record=None) -> tuple[list[dict], str | None]:
+    """Take ``records`` (a ``score_archs`` generator: asking for a chunk's first record scores the chunk, one
+    candidate per worker) ``step`` at a time while the next chunk, guessed to take as long as the last one,
+    ends before ``deadline``; (records, error) where error names what ended it early (a raised error: a
+    DeviceError, say) and the records scored before it are kept. The generator is closed (its scorer with it)."""
     recs: list[dict] = []
-    step = getattr(scorer, "chunk", 1) or 1
     last = 0.0
     try:
-        for i in range(0, len(archs), step):
+        while True:
             now = time.perf_counter()
             if now + last > deadline:
                 break
-            got = scorer.score(archs[i:i + step])
+            got = list(itertools.islice(records, step))  # never asks for the next chunk's first record
+            if not got:
+                break
             for rec in got:
                 recs.append(rec)
                 if on_record is not None:
@@ -102,14 +123,16 @@ def _chunks_until(scorer, archs: list[str], deadline: float, on_record=None) -> 
     except Exception as e:
         return recs, f"{type(e).__name__}: {e}".splitlines()[0][:300]
     finally:
-        scorer.close()
+        records.close()
     return recs, None
 
 
-def _timed(scorer_make, archs: list[str], cap_s: float) -> dict:
-    """Score ``archs`` inside ``cap_s``; seconds per cell over those done."""
+def _timed(space: str, archs: list[str], data, s: dict, workers: int, step: str, cap_s: float) -> dict:
+    """Score ``archs`` inside ``cap_s``; seconds per cell over those done. No store: a mode is timed scoring
+    every cell, never reading back another mode's records."""
     t0 = time.perf_counter()
-    recs, err = _chunks_until(scorer_make(), archs, t0 + cap_s)
+    records = _scored(space, archs, "mote", _config("mote", s, step=step), data, s, workers)
+    recs, err = _chunks_until(records, workers, t0 + cap_s)
     dt = time.perf_counter() - t0
     return {"s_per_cell": dt / max(len(recs), 1), "cells": len(recs), "seconds": dt, "cap_s": cap_s,
             "failed": sum(r.get("status") != "ok" for r in recs) + (err is not None), "error": err, "records": recs}
@@ -123,16 +146,14 @@ def best_mode(modes: dict) -> str | None:
 
 def stage_speed(s: dict, data) -> dict:
     from ..scoring import sample_archs
-    from ..search.scorer import LocalScorer
     from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     archs = sample_archs("nb201", s["speed_cells"], 0)
-    LocalScorer(space, _estimator("mote", s), data, 0, s["device"]).score(archs[:1])  # warm-up: cuDNN, allocator
+    list(_scored("nb201", archs[:1], "mote", _config("mote", s), data, s))  # warm-up: cuDNN, allocator
     modes = {}
     for mode, step, workers in MODES:
         workers = workers or s["workers"]
-        est = _estimator("mote", s, step=step)
-        modes[mode] = _timed(lambda: LocalScorer(space, est, data, 0, s["device"], workers), archs, s["speed_cap_s"])
+        modes[mode] = _timed("nb201", archs, data, s, workers, step, s["speed_cap_s"])
         modes[mode].update(step=step, workers=workers, captured=any(
             (r.get("terms") or {}).get("train_step") == "cuda_graph" for r in modes[mode]["records"]))
     from .timing import plain_loop as plain
@@ -166,35 +187,29 @@ def stage_speed(s: dict, data) -> dict:
             "speed": speed}
 
 
-def _score_until(space, est, archs, data, s, workers, deadline: float, ev: Evidence | None = None
-                 ) -> tuple[list[dict], str | None]:
-    from ..search.scorer import LocalScorer
-    scorer = LocalScorer(space, est, data, 0, s["device"], workers)
-    return _chunks_until(scorer, archs, deadline, ev.record if ev is not None else None)
-
-
 def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_csv: Path) -> tuple[dict, dict]:
     from ..benchmarks import load_benchmark
-    from ..estimators import get_estimator
     from ..estimators.mote import rescore_population
     from ..fusion import log_rank_sum, record_components
     from ..scoring import sample_from_file
     from mobile_mote.search_spaces import get_space
     space = get_space("nb201")
     archs = sample_from_file(dev_csv, space, s["tau_cells"], 0)
-    from ..search.scorer import LocalScorer
-    est = _estimator("mote", s, step=best.get("step") or "eager")
+    step, workers = best.get("step") or "eager", best.get("workers") or 1
+    est = _estimator("mote", s, step=step)
     t0 = time.perf_counter()
     stop = t0 + s["tau_cap_s"]
     # MOTE gets three quarters of the cap, the four proxies (one candidate at a time) what is left
-    mote, mote_err = _score_until(space, est, archs, data, s, best.get("workers") or 1, t0 + 0.75 * s["tau_cap_s"], ev)
+    records = _scored("nb201", archs, "mote", _config("mote", s, step=step), data, s, workers, ev.store)
+    mote, mote_err = _chunks_until(records, workers, t0 + 0.75 * s["tau_cap_s"], ev.record)
     mote_s = time.perf_counter() - t0
     done = [r["arch"] for r in mote]
     for name in ("tse", "early_stop_acc"):
         for r in mote:
             ev.record(_estimator(name, s).from_shared_run(r))
     proxies: dict = {n: [] for n in PROXIES}
-    scorers = {n: LocalScorer(space, get_estimator(n), data, 0, s["device"]) for n in PROXIES}
+    # one generator per proxy over the cells, each scoring a cell when asked for its record
+    scorers = {n: _scored("nb201", done, n, {}, data, s, store=ev.store) for n in PROXIES}
     t1, last, proxy_err = time.perf_counter(), 0.0, None
     try:  # cell by cell, every proxy of a cell before the next: a cell is in the tau with all four or not at all
         for a in done:
@@ -202,7 +217,7 @@ def stage_nb201(s: dict, data, best: dict, ev: Evidence, dev_csv: Path, bench_cs
             if now + last > stop:
                 break
             for n in PROXIES:
-                rec = scorers[n].score([a])[0]
+                rec = next(scorers[n])
                 proxies[n].append(rec)
                 ev.record(rec)
             last = time.perf_counter() - now
@@ -257,16 +272,18 @@ def stage_released(nb: dict, dev_csv: Path) -> dict:
     return out
 
 
-def stage_macro(s: dict, data, best: dict) -> dict:
+def stage_macro(s: dict, data, best: dict, store) -> dict:
     from ..benchmarks import load_benchmark, packaged_benchmark
     from ..estimators.mote import rescore_population
     from ..scoring import sample_archs
     from mobile_mote.search_spaces import get_space
     space = get_space("macro")
     archs = sample_archs("macro", s["macro_nets"], 0)
-    est = _estimator("mote", s, step=best.get("step") or "eager")
+    step, workers = best.get("step") or "eager", best.get("workers") or 1
+    est = _estimator("mote", s, step=step)
     t0 = time.perf_counter()
-    scored, err = _score_until(space, est, archs, data, s, best.get("workers") or 1, t0 + s["macro_cap_s"])
+    records = _scored("macro", archs, "mote", _config("mote", s, step=step), data, s, workers, store)
+    scored, err = _chunks_until(records, workers, t0 + s["macro_cap_s"])
     recs = [r for r in scored if r["status"] == "ok"]
     secs = time.perf_counter() - t0
     if len(recs) >= 3:
@@ -407,7 +424,7 @@ def run(args, default_data: Path) -> int:
         run("nb201", nb201)
         if "nb201" in detail:
             run("released", lambda: stage_released(detail["nb201"], dev_csv))
-        run("macro", lambda: stage_macro(s, data(), best))
+        run("macro", lambda: stage_macro(s, data(), best, ev.store))
         run("retrain", lambda: stage_retrain(s))
         left = budget - (time.perf_counter() - t_start)
         if "search" in stages and left < 10:
@@ -416,6 +433,8 @@ def run(args, default_data: Path) -> int:
             run("search", lambda: stage_search(s, str(proxy_dir), min(s["search_s"], left)))
     except KeyboardInterrupt:
         print("gpu_evidence: interrupted; the stages that finished are in gpu_evidence.json", file=sys.stderr)
+    finally:
+        ev.store.close()
     ev.doc["total_seconds"] = time.perf_counter() - t_start
     ev.save()
     status = {k: ev.doc["stages"][k].get("status") for k in ev.doc["stages"]}
