@@ -29,7 +29,7 @@ SETTINGS = {
             "search_space": "mbv3", "search_flops": "400M", "budget_s": 420},
     "dry": {"profile": "tiny", "device": "cpu", "speed_cells": 2, "speed_cap_s": 4, "workers": 2,
             "tau_cells": 4, "tau_cap_s": 40, "macro_nets": 3, "macro_cap_s": 20, "retrain_batch": 2,
-            "retrain_res": 64, "retrain_steps": 1, "retrain_warmup": 1, "retrain_cap_s": 30, "search_s": 12,
+            "retrain_res": 64, "retrain_steps": 1, "retrain_warmup": 1, "retrain_cap_s": 30, "search_s": 25,
             "search_space": "macro", "search_flops": "50M", "budget_s": 200},
 }
 # stage b's proxies: mote-z's default components that are not MOTE's terms, and synflow and zico beside them
