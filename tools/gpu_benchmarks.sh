@@ -18,6 +18,17 @@ for est in mote mote-z; do
         --methods "MOTE-NAS (k=5),MOTE-NAS (k=10),MOTE-NAS-EF,MOTE-NAS-RS (k=10)" \
         --tag "gpu_$est" --work-dir "runs/macro_table_gpu_$est"
 done
+# 2b. the same table from the committed component table's scores (the chosen rule, MACs, naswot), with the
+#    rows whose evaluation stage trains the top-k on the proxy data (k = 5/10, RS): a lookup on a CPU is
+#    only the EF rows (benchmarks/README.md, "NAS-Bench-Macro search table from the component table")
+for rule in fused macs naswot; do
+    flag=""; [ "$rule" != fused ] && flag="--rule $rule"
+    python tools/component_table.py --space macro --records benchmarks/results/macro_components.jsonl --limit 0 \
+        --scores-out "runs/macro_scores_$rule.csv" --scores-max-macs 60M $flag
+    python tools/search_table.py --space macro --scores "runs/macro_scores_$rule.csv" --device cuda --seeds 10 \
+        --methods "MOTE-NAS (k=5),MOTE-NAS (k=10),MOTE-NAS-RS (k=10)" --tag "lookup_${rule}_k_gpu" \
+        --work-dir "runs/macro_table_lookup_${rule}_k"
+done
 # 3. MODNAS on NB201 at the paper's settings (3 seeds; resumable), then the hypervolume table against the
 #    true front on the 6 zero-shot devices: hypernetwork, untrained control, MOTE-Pareto evolution and
 #    random search with MOTE scores (paper profile, scored on the GPU on demand), 24 cells each
