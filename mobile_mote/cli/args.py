@@ -120,14 +120,14 @@ def resolve_algorithm(args, command: str) -> tuple[str, dict]:
     return name, algorithm_config(name, args.profile, **given)
 
 
-def run_spec_from_args(args, command: str, constraints, name: str, **extra):
-    """The RunSpec that `mote search` and `mote pareto` build alike from their shared options; ``name``
-    is the run's default name and ``extra`` what only one of them sets."""
+def run_spec_from_args(args, algorithm: str, config: dict, constraints, name: str, **extra):
+    """The RunSpec that `mote search` and `mote pareto` build alike from their shared options and the
+    algorithm they resolved (``resolve_algorithm``); ``name`` is the run's default name and ``extra`` what
+    only one of them sets."""
     from ..estimators import estimator_config
     from ..search.spec import RunSpec
-    algorithm, config = resolve_algorithm(args, command)
     return RunSpec(
-        name=args.name or name.format(algorithm=algorithm), space=args.space, constraints=constraints,
+        name=args.name or name, space=args.space, constraints=constraints,
         estimator=args.estimator, estimator_config=estimator_config(args.estimator, args.profile, **parse_set(args.set)),
         algorithm=algorithm, algorithm_config=config, profile=args.profile, proxy_data=args.proxy_data,
         benchmark=args.benchmark, benchmark_dataset=args.benchmark_dataset, latency_table=args.latency_table,

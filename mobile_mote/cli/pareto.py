@@ -16,7 +16,7 @@ def pareto_spec_from_args(args):
     algorithm, config = resolve_algorithm(args, "pareto")
     objectives = "-".join(algorithm_class(algorithm).config_of(config).objectives)
     constraints = [c for c in parse_constraints(args.flops, args.params, args.latency) if c != Constraint()]
-    return run_spec_from_args(args, "pareto", constraints, f"{args.space}_{{algorithm}}_{objectives}_s{args.seed}",
+    return run_spec_from_args(args, algorithm, config, constraints, f"{args.space}_{algorithm}_{objectives}_s{args.seed}",
                               store_path=args.store)
 
 

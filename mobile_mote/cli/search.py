@@ -17,10 +17,12 @@ EXIT_STATUS = (f"Exit status: 0 a winner for every budget; 2 bad input (one line
 
 def spec_from_args(args):
     from ..efficiency import parse_constraints
-    from .args import resolve_estimator, run_spec_from_args
+    from .args import resolve_algorithm, resolve_estimator, run_spec_from_args
     resolve_estimator(args)
+    algorithm, config = resolve_algorithm(args, "search")
     constraints = parse_constraints(args.flops, args.params, args.latency)
-    return run_spec_from_args(args, "search", constraints, f"{args.space}_{{algorithm}}_{constraints[0].label()}_s{args.seed}")
+    return run_spec_from_args(args, algorithm, config, constraints,
+                              f"{args.space}_{algorithm}_{constraints[0].label()}_s{args.seed}")
 
 
 def _search(args) -> int:
