@@ -12,14 +12,16 @@ Conventions
   count. Dominated points and duplicates are allowed and add nothing.
 - ``normalise(F, lo, hi)`` maps ``lo -> 0`` and ``hi -> 1`` per objective (a zero range maps to 0).
 - ``igd(front, reference_front)`` is the mean, over the reference points, of the Euclidean distance to
-  the nearest found point (0 when the found front covers the reference front).
+  the nearest found point (0 when the found front covers the reference front); ``igd_plus`` counts only
+  the amounts by which a found point is worse (Ishibuchi et al. 2015), so it is weakly Pareto-compliant.
+- ``hypervolume(F, ref)`` is ``hypervolume_2d`` for two objectives and exact slicing (HSO) for more.
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["dominates", "non_dominated_sort", "pareto_front", "crowding_distance", "hypervolume_2d",
-           "normalise", "igd", "nsga2_select", "ranks_and_crowding"]
+           "normalise", "igd", "igd_plus", "hypervolume", "nsga2_select", "ranks_and_crowding"]
 
 
 def _as_2d(F) -> np.ndarray:
@@ -181,6 +183,49 @@ def igd(front, reference_front) -> float:
         dist = np.sqrt(((R[:, None, :] - chunk[None, :, :]) ** 2).sum(-1))
         best = np.minimum(best, dist.min(axis=1))
     return float(best.mean())
+
+
+def igd_plus(front, reference_front) -> float:
+    """IGD+: mean over reference points ``r`` of min over found points ``p`` of ``|max(p - r, 0)|``."""
+    R = _as_2d(reference_front)
+    if len(R) == 0:
+        return 0.0
+    P = _as_2d(front)
+    if len(P) == 0:
+        return float("inf")
+    if P.shape[1] != R.shape[1]:
+        raise ValueError(f"front has {P.shape[1]} objectives, reference front {R.shape[1]}")
+    best = np.full(len(R), np.inf)
+    for start in range(0, len(P), 1024):
+        chunk = P[start:start + 1024]
+        dist = np.sqrt((np.maximum(chunk[None, :, :] - R[:, None, :], 0.0) ** 2).sum(-1))
+        best = np.minimum(best, dist.min(axis=1))
+    return float(best.mean())
+
+
+def hypervolume(F, ref) -> float:
+    """Exact hypervolume of minimised objectives w.r.t. ``ref``, any number of objectives: the 2-D sweep,
+    or for more objectives hypervolume-by-slicing over the last objective (fine for fronts of a few
+    hundred points in three or four objectives)."""
+    F = _as_2d(F)
+    ref = np.asarray(ref, dtype=float)
+    if ref.shape != (F.shape[1],):
+        raise ValueError(f"reference point has {ref.size} values for {F.shape[1]} objectives")
+    F = F[np.all(F < ref, axis=1)]
+    if len(F) == 0:
+        return 0.0
+    if F.shape[1] == 1:
+        return float(ref[0] - F[:, 0].min())
+    if F.shape[1] == 2:
+        return hypervolume_2d(F, ref)
+    F = F[pareto_front(F)]
+    F = F[np.argsort(F[:, -1], kind="stable")]
+    volume = 0.0
+    for i in range(len(F)):  # the slab between this point's last objective and the next one's
+        top = F[i + 1, -1] if i + 1 < len(F) else ref[-1]
+        if top > F[i, -1]:
+            volume += hypervolume(F[:i + 1, :-1], ref[:-1]) * (top - F[i, -1])
+    return float(volume)
 
 
 def nsga2_select(F, k: int) -> np.ndarray:

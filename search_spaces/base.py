@@ -105,6 +105,22 @@ class SearchSpace(abc.ABC):
                     out.append(self.to_str(self._with_ops(parsed, tuple(new))))
         return out
 
+    # -- integer genomes (one gene per slot: the index of its operation) ----------------
+    def genome(self, arch) -> list[int]:
+        """The slot vector of ``arch``: per slot, the index of its operation among ``slot_choices``."""
+        parsed = self._parse(arch)
+        return [list(c).index(o) for c, o in zip(self.slot_choices(parsed), self._ops(parsed))]
+
+    def genome_sizes(self) -> list[int]:
+        """How many operations each gene can take."""
+        return [len(c) for c in self.slot_choices(self.from_str(self.default_arch()))]
+
+    def from_genome(self, genes) -> str:
+        """The architecture of a slot vector (the inverse of ``genome``)."""
+        template = self.from_str(self.default_arch())
+        choices = self.slot_choices(template)
+        return self.to_str(self._with_ops(template, tuple(c[int(g)] for c, g in zip(choices, genes))))
+
     # -- encoding ------------------------------------------------------------------
     @abc.abstractmethod
     def encode(self, arch) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def test_resolve_gives_estimator_and_algorithm_settings_alike():
 
 
 def test_every_algorithm_folder_registers_itself():
-    assert {"mote-nas", "ef", "rs", "nsga2"} <= set(ALGORITHMS.names())
+    assert {"mote-nas", "ef", "rs", "nsga2", "pdns", "lamoo", "mo-hdnas"} <= set(ALGORITHMS.names())
     assert set(algorithms_for("search")) | set(algorithms_for("pareto")) == set(ALGORITHMS.names())
     with pytest.raises(InputError, match="unknown algorithm 'banana'"):
         algorithm_class("banana")
@@ -83,8 +83,11 @@ def test_the_cli_resolves_algorithms_through_the_registry(command):
 def _spec(name, tmp_path, benchmark, **kw):
     cls = algorithm_class(name)
     config = algorithm_config(name, "tiny")
-    if "objectives" in {f.name for f in fields(cls.Config)}:
+    names = {f.name for f in fields(cls.Config)}
+    if "objectives" in names:
         config["objectives"] = ("score", "macs")
+    if "metrics" in names:  # PDNS's training-free metrics: the params estimator gives one, its score
+        config["metrics"] = ("score",)
     return RunSpec(name=f"r_{name}", space="nb201", constraints=[Constraint(max_macs=60e6)], estimator="params",
                    algorithm=name, algorithm_config=config, profile="tiny", runs_dir=str(tmp_path),
                    benchmark=benchmark, **kw)  # a table's short training: no evaluation stage trains
