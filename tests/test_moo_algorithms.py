@@ -200,3 +200,39 @@ def test_the_study_measures_fronts_that_recompute_from_the_file(shared_data, tmp
     assert cell["seeds"] == 2 and "met" in summary["targets"]["above_random_hv"]["oracle"]["macs"]["nsga2"]["60"]
     mt.run_all(problem, ["macs"], ["oracle"], ["random", "nsga2", "pdns"], [0, 1], [30, 60], runs, progress=False)
     assert len(mt.read_runs(runs)) == len(entries)  # a rerun resumes: nothing is run twice
+
+
+# -- MO-HDNAS's similarity -----------------------------------------------------------------------------
+def test_linear_cka_is_one_for_the_same_features_and_invariant_to_scale_and_rotation():
+    import torch
+
+    from mobile_mote.estimators.zero_cost.similarity import linear_cka
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 16, generator=g)
+    Q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g))
+    assert linear_cka(X, X) == pytest.approx(1.0)
+    assert linear_cka(X, 3 * X @ Q) == pytest.approx(1.0)
+    assert linear_cka(X, torch.randn(64, 16, generator=g)) < 0.5
+
+
+def test_cka_trains_its_reference_once_and_keeps_checkpoint_and_provenance(tmp_path):
+    from conftest import synthetic_proxy_data
+
+    from mobile_mote.errors import InputError
+    from mobile_mote.estimators import get_estimator
+    data = synthetic_proxy_data(48, 4)
+    space = get_space("nb201")
+    est = get_estimator("cka", reduced=True, batch_size=16, reference_epochs=1, reference_batch=16,
+                        reference_dir=str(tmp_path))
+    archs = [space.sample(np.random.default_rng(i)) for i in range(2)]
+    recs = [est.estimate(space, a, data, seed=0, device="cpu") for a in archs]
+    assert all(r.status == "ok" and 0 <= r.score <= 1 for r in recs)
+    ckpt, = tmp_path.glob("nb201-*.pt")
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["arch"] == space.default_arch() and meta["epochs"] == 1 and meta["provenance"]["versions"]["torch"]
+    stamp = ckpt.stat().st_mtime_ns
+    again = get_estimator("cka", reduced=True, batch_size=16, reference_epochs=1, reference_batch=16,
+                          reference_dir=str(tmp_path)).estimate(space, archs[0], data, seed=0, device="cpu")
+    assert again.score == recs[0].score and ckpt.stat().st_mtime_ns == stamp  # reused, not retrained
+    with pytest.raises(InputError, match="does not exist"):
+        get_estimator("cka", reference=str(tmp_path / "nope.pt"))

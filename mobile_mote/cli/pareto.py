@@ -29,8 +29,8 @@ def register(sub) -> None:
     from . import MACS_NOTE
     from .args import (add_benchmark_dataset_argument, add_estimator_algorithm_and_data, add_run_arguments,
                        add_space_and_budgets)
-    p = sub.add_parser("pareto", help="NSGA-II Pareto search over score, MACs, params and latency",
-                       description="NSGA-II multi-objective search; every score goes into the same SQLite store "
+    p = sub.add_parser("pareto", help="multi-objective search (NSGA-II, MTF-PDNS, LaMOO, MO-HDNAS) over score, MACs, params and latency",
+                       description="A multi-objective search (--algorithm nsga2, pdns, lamoo or mo-hdnas); every score goes into the same SQLite store "
                        "as `mote search`. The latency objective reads --latency-table/--latency-device (NB201) "
                        "or --latency-lut (mbv2, mbv3). " + MACS_NOTE, epilog=EXIT_STATUS)
     add_space_and_budgets(

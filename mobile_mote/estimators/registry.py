@@ -5,7 +5,7 @@ from ..registry import Registry
 
 # Modules that register estimators, imported on the first lookup to keep start-up cheap.
 _MODULES = ("mote", "fused", "simple", "analytic", "zero_cost.saliency", "zero_cost.jacobian", "zero_cost.ntk",
-            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw", "zero_fused")
+            "zero_cost.zico", "zero_cost.zen", "zero_cost.feature_spectra", "zero_cost.vkdnw", "zero_cost.similarity", "zero_fused")
 
 
 def _import_all() -> None:

@@ -43,6 +43,9 @@ zen         Lin et al. 2021: N(0,1) re-initialisation of conv/linear weights (BN
 vkdnw       Tybl & Neumann (CVPR 2025): entropy of the deciles of the Fisher-information spectrum over one
             scalar per parameter tensor; score = tensors + entropy / (2 log 9), VKDNW_single's order
             (``vkdnw.py``).
+cka         MO-HDNAS's similarity (Sinha et al. 2024) as linear CKA (Kornblith et al. 2019) between the
+            candidate's pooled features at initialisation and a reference network trained once on the
+            proxy data, on one fixed batch (``similarity.py``: the checkpoint and its provenance).
 expressivity, progressivity, trainability
             AZ-NAS (Lee & Ham, CVPR 2024): feature-map covariance entropy summed / its smallest gain
             between blocks / closeness of block-to-block back-propagation to norm-preserving
