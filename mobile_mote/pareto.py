@@ -166,27 +166,9 @@ def normalise(F, lo, hi) -> np.ndarray:
     return np.where(span > 0, (F - lo) / safe, 0.0)
 
 
-def igd(front, reference_front) -> float:
-    """Inverted generational distance: mean over reference points of the distance to the nearest found
-    point. An empty found front gives ``inf``; an empty reference front gives 0."""
-    R = _as_2d(reference_front)
-    if len(R) == 0:
-        return 0.0
-    P = _as_2d(front)
-    if len(P) == 0:
-        return float("inf")
-    if P.shape[1] != R.shape[1]:
-        raise ValueError(f"front has {P.shape[1]} objectives, reference front {R.shape[1]}")
-    best = np.full(len(R), np.inf)
-    for start in range(0, len(P), 1024):  # chunks keep the distance matrix small
-        chunk = P[start:start + 1024]
-        dist = np.sqrt(((R[:, None, :] - chunk[None, :, :]) ** 2).sum(-1))
-        best = np.minimum(best, dist.min(axis=1))
-    return float(best.mean())
-
-
-def igd_plus(front, reference_front) -> float:
-    """IGD+: mean over reference points ``r`` of min over found points ``p`` of ``|max(p - r, 0)|``."""
+def _mean_nearest(front, reference_front, gap) -> float:
+    """Mean over reference points of the smallest ``gap(R, P)`` distance to a found point (chunks keep
+    the distance matrix small); inf for an empty found front, 0 for an empty reference front."""
     R = _as_2d(reference_front)
     if len(R) == 0:
         return 0.0
@@ -197,10 +179,20 @@ def igd_plus(front, reference_front) -> float:
         raise ValueError(f"front has {P.shape[1]} objectives, reference front {R.shape[1]}")
     best = np.full(len(R), np.inf)
     for start in range(0, len(P), 1024):
-        chunk = P[start:start + 1024]
-        dist = np.sqrt((np.maximum(chunk[None, :, :] - R[:, None, :], 0.0) ** 2).sum(-1))
+        dist = np.sqrt((gap(R[:, None, :], P[start:start + 1024][None, :, :]) ** 2).sum(-1))
         best = np.minimum(best, dist.min(axis=1))
     return float(best.mean())
+
+
+def igd(front, reference_front) -> float:
+    """Inverted generational distance: mean over reference points of the distance to the nearest found
+    point. An empty found front gives ``inf``; an empty reference front gives 0."""
+    return _mean_nearest(front, reference_front, lambda r, p: r - p)
+
+
+def igd_plus(front, reference_front) -> float:
+    """IGD+: mean over reference points ``r`` of min over found points ``p`` of ``|max(p - r, 0)|``."""
+    return _mean_nearest(front, reference_front, lambda r, p: np.maximum(p - r, 0.0))
 
 
 def hypervolume(F, ref) -> float:

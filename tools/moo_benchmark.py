@@ -78,10 +78,11 @@ def main(argv=None) -> int:
            "notes": problem.notes, "normalisation": "true error and cost min-max over the reference networks; NB201 "
            "cells above 90 % error dropped; reference point (1, 1)",
            "settings": {k: (v[1] if v else "uniform over the pool") for k, v in {**mt.METHODS, **mt.MTF_METHODS}.items()},
-           "provenance": provenance(), "summary": summary,
+           "provenance": provenance(extra_packages=("scikit-learn",)), "summary": summary,
            "true_fronts": mt.true_fronts(problem, objectives, perfs), "runs": runs}
     out.write_text(json.dumps(res, default=list) + "\n")
     print(mt.markdown(summary, objectives, budgets))
+    print(mt.targets_markdown(summary))
     print(f"\nwrote {out} ({len(runs)} run entries)")
     return 0
 

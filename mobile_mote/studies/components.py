@@ -119,17 +119,24 @@ def score_network(space, network: str, names, data, seed: int = 0, device="cpu")
 
 def run_components(space, names, data, out_jsonl: str | Path, limit: int | None = None, seed: int = 0,
                    order_seed: int = 0, device="cpu", progress: bool = True, missing_only: bool = True,
-                   first_under: int | None = None, shard: tuple[int, int] | None = None) -> int:
+                   first_under: int | None = None, shard: tuple[int, int] | None = None,
+                   first: dict[str, dict] | None = None) -> int:
     """Score the networks of ``space`` in seeded order, appending to ``out_jsonl``; returns how many were added.
 
     A network already recorded (in the file or any shard of it) is skipped when it has every proxy in
     ``names``; otherwise the missing proxies are scored and the record is appended again, merged.
     ``shard=(i, n)``: this process takes every n-th network of the order from the i-th, writing its own
     file (``shard_path``), so n processes share one run without sharing a file.
+    ``first``: records of networks to take first (``table_records``: a component table's values), whose
+    missing proxies are scored and which are then written with the values they came with.
     """
     from tqdm import tqdm
     done = read_records(out_jsonl)
     todo = network_order(space, order_seed, first_under)
+    if first:
+        for net, rec in first.items():
+            done.setdefault(net, rec)  # what this run scored itself wins
+        todo = list(first) + [n for n in todo if n not in first]
     if limit is not None:
         todo = todo[:limit]
     if shard:
@@ -155,6 +162,20 @@ def run_components(space, names, data, out_jsonl: str | Path, limit: int | None 
             added += 1
             bar.set_postfix(s=f"{rec['total_seconds']:.1f}")
     return added
+
+
+def table_records(space, path: str | Path) -> dict[str, dict]:
+    """{network: record} of a component table's rows (``fusion.read_component_table``), for ``first``:
+    its values as they are, marked with the table they came from (their seconds unknown)."""
+    from ..fusion import read_component_table
+    archs, cols = read_component_table(path)
+    out = {}
+    for i, arch in enumerate(archs):
+        net = space.network_key(arch)
+        comps = {c: v[i] for c, v in cols.items() if c not in ("arch", "macs", "params") and v[i] is not None}
+        out[net] = {"network": net, "seed": 0, "components": comps, "status": {c: "ok" for c in comps},
+                    "seconds": {}, "total_seconds": 0.0, "from_table": Path(path).name}
+    return out
 
 
 def _cell(v) -> str:
@@ -262,8 +283,9 @@ def run(args, command: str) -> int:
         write_text(target, "".join(json.dumps(r) + "\n" for r in rows))
         print(f"{len(rows)} imported component values -> {target}")
     if args.limit != 0 and names:
+        first = table_records(space, args.first_from) if args.first_from else None
         run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
-                       first_under=first_under, shard=shard)
+                       first_under=first_under, shard=shard, first=first)
     if args.out:
         records = read_records(args.records)
         n = write_table(space, records, args.out)

@@ -143,13 +143,7 @@ class LaMOO(NSGA2):
             out, depths = out + more, depths + d2
         inside = sum(d == len(path) for d in depths)
         region = len(out)
-        while len(out) < n:
-            arch = self._fresh(rng, seen, state)
-            if arch is None:
-                state["exhausted"] = True
-                break
-            seen.add(arch)
-            out.append(arch)
+        self._top_up(out, n, rng, seen, state)
         state["random_children"] += len(out) - region
         return out, {"kind": "region", "depth": len(path), "leaf_samples": len(leaf), "inside": int(inside),
                      "backed_up": region - int(inside), "outside": len(out) - region}
@@ -164,12 +158,7 @@ class LaMOO(NSGA2):
             if len(out) >= n:
                 break
             arch = self.space.from_genome(G[i])
-            if arch in seen:
-                continue
-            seen.add(arch)
-            if not self.feasible(arch):
-                state["infeasible_total"] += 1
-                continue
-            out.append(arch)
-            got.append(int(depth[i]))
+            if self._admit(arch, seen, state):
+                out.append(arch)
+                got.append(int(depth[i]))
         return out, got

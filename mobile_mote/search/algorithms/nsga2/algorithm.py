@@ -159,6 +159,27 @@ class NSGA2(FrontSearch):
             seen.add(arch)
         return self._fresh(rng, seen, state), False
 
+    def _admit(self, arch: str, seen: set, state: dict) -> bool:
+        """Whether ``arch`` is new and feasible (it joins ``seen`` either way; an infeasible one is counted)."""
+        if arch in seen:
+            return False
+        seen.add(arch)
+        if not self.feasible(arch):
+            state["infeasible_total"] += 1
+            return False
+        return True
+
+    def _top_up(self, out: list[str], n: int, rng: np.random.Generator, seen: set, state: dict) -> list[str]:
+        """``out`` with fresh random draws appended up to ``n`` (``exhausted`` set when none is left)."""
+        while len(out) < n:
+            arch = self._fresh(rng, seen, state)
+            if arch is None:
+                state["exhausted"] = True
+                break
+            seen.add(arch)
+            out.append(arch)
+        return out
+
     def remaining(self, state: dict) -> int:
         """How many candidates the next generation may still evaluate."""
         n = self.cfg.population
@@ -173,12 +194,7 @@ class NSGA2(FrontSearch):
         n = self.remaining(state)
         out: list[str] = []
         if state["generation"] == 0 or not state["population"]:
-            while len(out) < n:
-                arch = self._fresh(rng, seen, state)
-                if arch is None:
-                    state["exhausted"] = True
-                    break
-                out.append(arch)
+            self._top_up(out, n, rng, seen, state)
             return out, {"kind": "initial", "drawn": len(out)}
         pop = state["population"]
         rank, crowd = ranks_and_crowding(finite_objectives(objectives_of(pop)))

@@ -189,20 +189,10 @@ class PDNS(NSGA2):
                 break
             for genes in self._offspring(state["population"], rng):
                 arch = self.space.from_genome(genes)
-                if len(out) >= n or arch in seen:
-                    continue
-                seen.add(arch)
-                if not self.feasible(arch):
-                    state["infeasible_total"] += 1
-                    continue
-                out.append(arch)
-                bred += 1
-        while len(out) < n:
-            arch = self._fresh(rng, seen, state)
-            if arch is None:
-                state["exhausted"] = True
-                break
-            out.append(arch)
+                if len(out) < n and self._admit(arch, seen, state):
+                    out.append(arch)
+                    bred += 1
+        self._top_up(out, n, rng, seen, state)
         state["random_children"] += len(out) - bred
         return out, {"kind": "offspring", "bred": bred, "random": len(out) - bred}
 
