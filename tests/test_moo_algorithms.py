@@ -200,6 +200,10 @@ def test_the_study_measures_fronts_that_recompute_from_the_file(shared_data, tmp
     assert cell["seeds"] == 2 and "met" in summary["targets"]["above_random_hv"]["oracle"]["macs"]["nsga2"]["60"]
     mt.run_all(problem, ["macs"], ["oracle"], ["random", "nsga2", "pdns"], [0, 1], [30, 60], runs, progress=False)
     assert len(mt.read_runs(runs)) == len(entries)  # a rerun resumes: nothing is run twice
+    result = tmp_path / "moo.json"  # the committed JSON holds the runs; the work file is made again from it
+    result.write_text(json.dumps({"runs": entries}))
+    assert mt.seed_runs(result, tmp_path / "again.jsonl") == len(entries)
+    assert mt.read_runs(tmp_path / "again.jsonl") == entries
 
 
 # -- MO-HDNAS's similarity -----------------------------------------------------------------------------

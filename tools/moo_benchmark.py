@@ -4,7 +4,7 @@ and NSGA-II inner samplers) and MO-HDNAS, each the class `mote pareto --algorith
 looked up in tables (mobile_mote.studies.moo_truth says what each column is).
 
 Runs are appended to <out stem>.runs.jsonl as each finishes (a killed run resumes; --shard i/n splits the
-work over processes); the JSON (every run's fronts at every budget, the summary, the true fronts,
+work over processes; the work file is not committed: without it the runs of an existing JSON are taken); the JSON (every run's fronts at every budget, the summary, the true fronts,
 provenance) and a markdown table are written from all runs at the end.
 
     OMP_NUM_THREADS=1 python tools/moo_benchmark.py --space nb201 --performance oracle \\
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
                                        components if "zero-cost" in perfs else None)
         out = Path(args.out)
         runs_path = out.with_name(out.stem + ".runs.jsonl")
+        if not runs_path.exists() and out.is_file():  # the committed JSON holds every run: resume from it
+            mt.seed_runs(out, runs_path)
         if not args.summary_only:
             mt.run_all(problem, objectives, perfs, labels, seeds, budgets, runs_path, shard)
     except (InputError, ValueError) as e:

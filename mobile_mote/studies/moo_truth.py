@@ -262,6 +262,16 @@ def read_runs(path: Path) -> list[dict]:
     return read_jsonl(Path(path))
 
 
+def seed_runs(result_json: Path, runs_path: Path) -> int:
+    """Write the runs of a result JSON to ``runs_path`` (the work file a later run appends to)."""
+    try:
+        runs = json.loads(Path(result_json).read_text())["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError(f"{result_json} is not a result of tools/moo_benchmark.py (no 'runs' list)") from None
+    Path(runs_path).write_text("".join(json.dumps(e) + "\n" for e in runs))
+    return len(runs)
+
+
 def run_all(problem: Problem, objectives: list[str], performances: list[str], labels: list[str] | None,
             seeds: list[int], budgets: list[int], runs_path: Path, shard: tuple[int, int] = (0, 1),
             progress: bool = True) -> None:
