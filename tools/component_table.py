@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     p.add_argument("--first-under", default=None, help="score networks of at most these MACs first (e.g. 60M)")
     p.add_argument("--first-from", default=None, help="a component table (CSV with an arch column) whose networks "
                    "come first: their values are kept as they are and only the missing --proxies are scored")
+    p.add_argument("--only-recorded", action="store_true", help="score --proxies only for networks the records "
+                   "already hold (a new proxy over the pool scored so far)")
     p.add_argument("--shard", default=None, help="i/n: this process takes every n-th network from the i-th, "
                    "writing <records>.shard<i>of<n>.jsonl (run n processes, one per shard)")
     p.add_argument("--proxy-data", default=str(DEFAULT_DATA))

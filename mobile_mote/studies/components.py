@@ -120,7 +120,7 @@ def score_network(space, network: str, names, data, seed: int = 0, device="cpu")
 def run_components(space, names, data, out_jsonl: str | Path, limit: int | None = None, seed: int = 0,
                    order_seed: int = 0, device="cpu", progress: bool = True, missing_only: bool = True,
                    first_under: int | None = None, shard: tuple[int, int] | None = None,
-                   first: dict[str, dict] | None = None) -> int:
+                   first: dict[str, dict] | None = None, only_recorded: bool = False) -> int:
     """Score the networks of ``space`` in seeded order, appending to ``out_jsonl``; returns how many were added.
 
     A network already recorded (in the file or any shard of it) is skipped when it has every proxy in
@@ -129,6 +129,7 @@ def run_components(space, names, data, out_jsonl: str | Path, limit: int | None 
     file (``shard_path``), so n processes share one run without sharing a file.
     ``first``: records of networks to take first (``table_records``: a component table's values), whose
     missing proxies are scored and which are then written with the values they came with.
+    ``only_recorded``: score only networks the records already hold (a new proxy over an existing pool).
     """
     from tqdm import tqdm
     done = read_records(out_jsonl)
@@ -137,6 +138,8 @@ def run_components(space, names, data, out_jsonl: str | Path, limit: int | None 
         for net, rec in first.items():
             done.setdefault(net, rec)  # what this run scored itself wins
         todo = list(first) + [n for n in todo if n not in first]
+    if only_recorded:
+        todo = [n for n in todo if n in done]
     if limit is not None:
         todo = todo[:limit]
     if shard:
@@ -155,6 +158,8 @@ def run_components(space, names, data, out_jsonl: str | Path, limit: int | None 
             if prev:
                 for field in ("components", "status", "seconds"):
                     rec[field] = {**prev[field], **rec[field]}
+                if prev.get("from_table"):
+                    rec["from_table"] = prev["from_table"]
                 rec["total_seconds"] = round(prev.get("total_seconds", 0) + rec["total_seconds"], 4)
             fh.write(json.dumps(rec, allow_nan=True) + "\n")
             fh.flush()
@@ -285,7 +290,7 @@ def run(args, command: str) -> int:
     if args.limit != 0 and names:
         first = table_records(space, args.first_from) if args.first_from else None
         run_components(space, names, data, args.records, limit=args.limit, seed=args.seed, device=args.device,
-                       first_under=first_under, shard=shard, first=first)
+                       first_under=first_under, shard=shard, first=first, only_recorded=args.only_recorded)
     if args.out:
         records = read_records(args.records)
         n = write_table(space, records, args.out)

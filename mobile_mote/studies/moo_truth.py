@@ -50,6 +50,8 @@ MTF_METHODS: dict[str, tuple[str, dict]] = {
     "pdns-mtf": ("pdns", {"population": 20, "metrics": MTF_METRICS}),
     "nsga2-mtf": ("nsga2", {"population": 50}),
 }
+# zero-cost only, where the pool has MO-HDNAS's own similarity (the ``cka`` estimator's column)
+CKA_METHODS: dict[str, tuple[str, dict]] = {"mo-hdnas-cka": ("mo-hdnas", {"population": 50})}
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Problem:
     costs: dict[str, np.ndarray]  # objective name -> cost (ms or MACs)
     performance: dict[str, np.ndarray]  # "oracle" / "zero-cost" -> minimised (nan: not scored)
     metrics: np.ndarray | None = None  # (n, 3) minimised MTF metrics (nan: not scored)
+    cka: np.ndarray | None = None  # minimised -CKA similarity (nan: not scored)
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -103,13 +106,24 @@ def nb201_problem(benchmark: str, latency: str, devices: list[str], components: 
         keyed = [recs.get(space.network_key(a)) for a in archs]
         zc, metrics = _zero_cost(keyed, costs["macs"])
         perf["zero-cost"] = zc
-        tables = sorted({r["from_table"] for r in recs.values() if r.get("from_table")})
-        imported = sum(1 for r in recs.values() if r.get("from_table"))
+        cka = np.asarray([-(r["components"]["cka"]) if r and r["components"].get("cka") is not None else np.nan
+                          for r in keyed], dtype=float)
+        # a table's values were not timed here: their proxies have no seconds (``--first-from``)
+        imported = sum(1 for r in recs.values() if r.get("from_table")
+                       or ("naswot" in r["components"] and "naswot" not in r.get("seconds", {})))
+        tables = sorted({r["from_table"] for r in recs.values() if r.get("from_table")}) or ["a component table"]
         notes["zero_cost_pool"] = (
             f"{int(np.isfinite(zc).sum())} of {n} cells with every component ({Path(components).name} and its shards: "
             f"{len(recs) - imported} cells scored by tools/component_table.py in its seeded order"
             + (f", {imported} taken from {', '.join(tables)} with snip scored beside them" if imported else "") + ")")
-    return Problem("nb201", space, archs, 100.0 - acc200, costs, perf, metrics, notes)
+    else:
+        cka = None
+    if cka is not None and np.isfinite(cka).any():
+        notes["cka"] = (f"{int(np.isfinite(cka).sum())} cells with the cka similarity (default settings: linear CKA to the "
+                        "default cell trained 10 epochs on the proxy data; checkpoint results/cka_reference/)")
+    else:
+        cka = None
+    return Problem("nb201", space, archs, 100.0 - acc200, costs, perf, metrics, cka, notes=notes)
 
 
 def macro_problem(benchmark: str, components: str | None) -> Problem:
@@ -132,7 +146,7 @@ def macro_problem(benchmark: str, components: str | None) -> Problem:
         by = {a: {c: cols[c][i] for c in names} for i, a in enumerate(rows)}
         perf["zero-cost"], metrics = _zero_cost([by.get(a) for a in archs], None)
         notes["zero_cost_pool"] = f"every key ({Path(components).name})"
-    return Problem("macro", space, archs, 100.0 - mean, costs, perf, metrics, notes)
+    return Problem("macro", space, archs, 100.0 - mean, costs, perf, metrics, notes=notes)
 
 
 def _zero_cost(records: list, macs) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +187,8 @@ def view(problem: Problem, label: str, objective: str, performance: str, idx: np
     cost = problem.costs[objective][idx][:, None]
     if label in MTF_METHODS:
         return np.hstack([problem.metrics[idx], cost])
+    if label in CKA_METHODS:
+        return np.hstack([problem.cka[idx][:, None], cost])
     return np.hstack([problem.performance[performance][idx][:, None], cost])
 
 
@@ -183,11 +199,13 @@ def search(problem: Problem, label: str, objective: str, performance: str, seed:
     pool = problem.pool(performance)
     if label in MTF_METHODS:
         pool = np.intersect1d(pool, np.nonzero(np.isfinite(problem.metrics).all(axis=1))[0])
+    if label in CKA_METHODS:
+        pool = np.intersect1d(pool, np.nonzero(np.isfinite(problem.cka))[0])
     stream = [seed, zlib.crc32(label.encode()), zlib.crc32(objective.encode()), zlib.crc32(performance.encode())]
     budget = min(budget, len(pool))
     if label == "random":
         return np.random.default_rng(stream).choice(pool, size=budget, replace=False)
-    name, settings = METHODS.get(label) or MTF_METHODS[label]
+    name, settings = {**METHODS, **MTF_METHODS, **CKA_METHODS}[label]
     cls = algorithm_class(name)
     cfg = cls.Config(objectives=("score", "macs"), generations=10_000, budget=budget,
                      **{k: v for k, v in settings.items()})
@@ -249,6 +267,8 @@ def methods_for(performance: str, problem: Problem) -> list[str]:
     labels = list(METHODS)
     if performance == "zero-cost" and problem.metrics is not None:
         labels += list(MTF_METHODS)
+    if performance == "zero-cost" and problem.cka is not None:
+        labels += list(CKA_METHODS)
     return labels
 
 

@@ -80,6 +80,8 @@ class RepresentationSimilarity(_BatchProxy):
     OPTIONS = {"reference": text(), "reference_arch": text(), "reference_epochs": whole(1),
                "reference_batch": whole(1), "reference_dir": text()}
     EXECUTION_KEYS = ("reference_dir",)
+    # the reference's training is this proxy's only cost that scales: ``tiny`` (tests, CPU demos) trains it 1 epoch
+    PROFILES = {**_BatchProxy.PROFILES, "tiny": {"reference_epochs": 1}}
 
     def __init__(self, **config):
         super().__init__(**config)
