@@ -114,10 +114,6 @@ class PDNS(NSGA2):
                              f"components={','.join(m for m in metrics if m != 'score')}")
 
     @classmethod
-    def uses_latency(cls, config) -> bool:
-        return "latency" in config.objectives
-
-    @classmethod
     def for_run(cls, ctx) -> "PDNS":
         cfg = ctx.algorithm_config
         return cls(ctx.space, cfg, cls.run_feasible(ctx), objectives=cls.run_metric_objectives(ctx, cfg))
