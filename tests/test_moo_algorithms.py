@@ -200,8 +200,9 @@ def test_the_study_measures_fronts_that_recompute_from_the_file(shared_data, tmp
     assert cell["seeds"] == 2 and "met" in summary["targets"]["above_random_hv"]["oracle"]["macs"]["nsga2"]["60"]
     mt.run_all(problem, ["macs"], ["oracle"], ["random", "nsga2", "pdns"], [0, 1], [30, 60], runs, progress=False)
     assert len(mt.read_runs(runs)) == len(entries)  # a rerun resumes: nothing is run twice
-    result = tmp_path / "moo.json"  # the committed JSON holds the runs; the work file is made again from it
-    result.write_text(json.dumps({"runs": entries}))
+    result = tmp_path / "moo.json.gz"  # the committed (gzipped) JSON holds the runs; the work file is made from it
+    mt.write_result(result, {"runs": entries})
+    assert mt.read_result(result)["runs"] == entries
     assert mt.seed_runs(result, tmp_path / "again.jsonl") == len(entries)
     assert mt.read_runs(tmp_path / "again.jsonl") == entries
 
@@ -240,3 +241,15 @@ def test_cka_trains_its_reference_once_and_keeps_checkpoint_and_provenance(tmp_p
     assert again.score == recs[0].score and ckpt.stat().st_mtime_ns == stamp  # reused, not retrained
     with pytest.raises(InputError, match="does not exist"):
         get_estimator("cka", reference=str(tmp_path / "nope.pt"))
+
+
+def test_component_records_read_a_gzipped_archive_beside_the_file_appended_to(tmp_path):
+    import gzip
+
+    from mobile_mote.studies.components import read_records
+    rec = {"network": "a", "components": {"synflow": 1.0}, "status": {"synflow": "ok"}, "seconds": {"synflow": 0.1}}
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress((json.dumps(rec) + "\n").encode()))
+    more = {**rec, "components": {"cka": 0.5}, "status": {"cka": "ok"}, "seconds": {"cka": 0.2}}
+    (tmp_path / "c.jsonl").write_text(json.dumps(more) + "\n" + json.dumps({**rec, "network": "b"}) + "\n")
+    got = read_records(tmp_path / "c.jsonl")
+    assert set(got) == {"a", "b"} and got["a"]["components"] == {"synflow": 1.0, "cka": 0.5}

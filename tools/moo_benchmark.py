@@ -8,14 +8,13 @@ work over processes; the work file is not committed: without it the runs of an e
 provenance) and a markdown table are written from all runs at the end.
 
     OMP_NUM_THREADS=1 python tools/moo_benchmark.py --space nb201 --performance oracle \\
-        --components benchmarks/results/nb201_components.jsonl --out benchmarks/results/moo_nb201.json
+        --components benchmarks/results/nb201_components.jsonl --out benchmarks/results/moo_nb201.json.gz
     OMP_NUM_THREADS=1 python tools/moo_benchmark.py --space macro --performance oracle,zero-cost \\
         --out benchmarks/results/moo_macro.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -40,7 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--latency", default=str(SHARED / "nb201" / "latency_ms.csv"))
     p.add_argument("--shard", default="0/1", help="i/n: this process runs every n-th run from the i-th")
     p.add_argument("--summary-only", action="store_true", help="write the JSON from the runs so far, run nothing")
-    p.add_argument("--out", required=True, help="the JSON to write (runs go to <stem>.runs.jsonl beside it)")
+    p.add_argument("--out", required=True, help="the JSON to write, gzipped when it ends in .gz (runs go to "
+                   "<name>.runs.jsonl beside it)")
     return p.parse_args(argv)
 
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             problem = mt.macro_problem(args.benchmark or str(SHARED / "macro" / "nas-bench-macro_cifar10.json"),
                                        components if "zero-cost" in perfs else None)
         out = Path(args.out)
-        runs_path = out.with_name(out.stem + ".runs.jsonl")
+        runs_path = out.with_name(out.name.removesuffix(".gz").removesuffix(".json") + ".runs.jsonl")
         if not runs_path.exists() and out.is_file():  # the committed JSON holds every run: resume from it
             mt.seed_runs(out, runs_path)
         if not args.summary_only:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
            "settings": {k: (v[1] if v else "uniform over the pool") for k, v in {**mt.METHODS, **mt.MTF_METHODS}.items()},
            "provenance": provenance(extra_packages=("scikit-learn",)), "summary": summary,
            "true_fronts": mt.true_fronts(problem, objectives, perfs), "runs": runs}
-    out.write_text(json.dumps(res, default=list) + "\n")
+    mt.write_result(out, res)
     print(mt.markdown(summary, objectives, budgets))
     print(mt.targets_markdown(summary))
     print(f"\nwrote {out} ({len(runs)} run entries)")

@@ -44,17 +44,20 @@ def shard_path(path: str | Path, shard: tuple[int, int] | None) -> Path:
 
 
 def read_records(path: str | Path) -> dict[str, dict]:
-    """{network: record} from a components JSONL file and its shards (a torn last line from a kill is
+    """{network: record} from a components JSONL file, its gzipped archive ``<file>.gz`` and its shards (a torn last line from a kill is
     skipped; several records of one network are merged), with the values of ``import_records``
     (``<stem>.shard_imported.jsonl``) added to the networks the run scored."""
     out: dict[str, dict] = {}
     p = Path(path)
     imported = p.with_name(f"{p.stem}.shard_imported{p.suffix}")
     # the run's own records first; imported values then fill in the networks the run scored
-    for f in [p] + sorted(f for f in p.parent.glob(f"{p.stem}.shard*{p.suffix}") if f != imported) + [imported]:
+    archived = p.with_name(p.name + ".gz")  # a committed, gzipped part (a large records file is kept so)
+    files = [archived, p] + sorted(f for f in p.parent.glob(f"{p.stem}.shard*{p.suffix}") if f != imported)
+    for f in files + [imported]:
         if not f.exists():
             continue
-        for line in f.read_text().splitlines():
+        text = gzip.decompress(f.read_bytes()).decode() if f.suffix == ".gz" else f.read_text()
+        for line in text.splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:

@@ -120,7 +120,7 @@ def nb201_problem(benchmark: str, latency: str, devices: list[str], components: 
         cka = None
     if cka is not None and np.isfinite(cka).any():
         notes["cka"] = (f"{int(np.isfinite(cka).sum())} cells with the cka similarity (default settings: linear CKA to the "
-                        "default cell trained 10 epochs on the proxy data; checkpoint results/cka_reference/)")
+                        "default cell trained 10 epochs on the proxy data; provenance results/cka_reference/)")
     else:
         cka = None
     return Problem("nb201", space, archs, 100.0 - acc200, costs, perf, metrics, cka, notes=notes)
@@ -282,11 +282,27 @@ def read_runs(path: Path) -> list[dict]:
     return read_jsonl(Path(path))
 
 
+def read_result(path) -> dict:
+    """A result JSON of tools/moo_benchmark.py (gzipped when its name ends in .gz)."""
+    import gzip
+    data = Path(path).read_bytes()
+    return json.loads(gzip.decompress(data) if str(path).endswith(".gz") else data)
+
+
+def write_result(path, result: dict) -> None:
+    """Write ``result`` as JSON; gzipped (deterministic bytes) when the name ends in .gz."""
+    import gzip
+
+    from ..atomic import write_bytes
+    data = (json.dumps(result, default=list) + "\n").encode()
+    write_bytes(Path(path), gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+
+
 def seed_runs(result_json: Path, runs_path: Path) -> int:
     """Write the runs of a result JSON to ``runs_path`` (the work file a later run appends to)."""
     try:
-        runs = json.loads(Path(result_json).read_text())["runs"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+        runs = read_result(result_json)["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError, OSError, EOFError):
         raise InputError(f"{result_json} is not a result of tools/moo_benchmark.py (no 'runs' list)") from None
     Path(runs_path).write_text("".join(json.dumps(e) + "\n" for e in runs))
     return len(runs)
