@@ -104,8 +104,12 @@ class LaMOO(NSGA2):
         return self._onehot(G)
 
     def accept(self, state: dict, proposed: list[str], objectives_of) -> None:
+        from ....pareto import pareto_front
         state["archive"].extend(proposed)
-        state["population"] = list(state["archive"])  # LaMOO learns from every sample
+        # LaMOO learns from every sample (the archive); the population kept is just the current front, so the
+        # state the store commits each generation does not hold the archive twice
+        archive = state["archive"]
+        state["population"] = [archive[i] for i in pareto_front(finite_objectives(objectives_of(archive)))]
         state["evaluated"] = len(state["archive"])
         state["generation"] += 1
         state["done"] = self.finished(state)
