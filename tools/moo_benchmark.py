@@ -20,7 +20,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-MODNAS_DEVICES = "titan_rtx_256,gold_6226,fpga,pixel2,raspi4,eyeriss"
 
 
 def parse_args(argv=None):
@@ -48,6 +47,7 @@ def main(argv=None) -> int:
     from mobile_mote.errors import InputError
     from mobile_mote.provenance import provenance
     from mobile_mote.studies import moo_truth as mt
+    from mobile_mote.studies.pareto_truth import MODNAS_DEVICES
     args = parse_args(argv)
     try:
         perfs = [x for x in args.performance.split(",") if x]
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         shard = tuple(int(v) for v in args.shard.split("/"))
         labels = [x for x in (args.algorithms or "").split(",") if x] or None
         if args.space == "nb201":
-            objectives = (args.objectives or MODNAS_DEVICES + ",macs").split(",")
+            objectives = (args.objectives or ",".join(MODNAS_DEVICES) + ",macs").split(",")
             devices = [o for o in objectives if o != "macs"]
             problem = mt.nb201_problem(args.benchmark or str(SHARED / "nb201" / "benchmark.csv"), args.latency,
                                        devices, args.components if "zero-cost" in perfs else None)
